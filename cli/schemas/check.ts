@@ -165,7 +165,7 @@ export function checkSchemaTree(tree: SchemaTree, extraChecks: readonly ExtraChe
   }
 
   const schemaSet = buildSchemaSet(tree, valid, metas);
-  const registry = new SchemaRegistry(schemaSet);
+  const registry = new SchemaRegistry(schemaSet, { formats: "full" });
 
   // Examples: each a full envelope that validates, and at least one per version.
   let exampleCount = 0;

@@ -1,13 +1,29 @@
 /**
  * E-mail over SMTP (nodemailer, pooled). Opens like every channel module: name, message
- * schema version, defaults, config, sender, classification, address.
+ * schema version, defaults, template parts, addresses, message building, config, sender,
+ * classification, address.
+ *
+ * nodemailer is loaded inside `createSender`, never at the top: the rules function
+ * imports this module to build messages and must not carry (or load) the SMTP stack.
  */
 import { createPrivateKey } from "node:crypto";
-import { createTransport } from "nodemailer";
 import type { SendMailOptions } from "nodemailer";
 import { ConfigError, PermanentError, TransientError, isDeliveryError } from "../core/errors";
 import type { DeliveryError } from "../core/errors";
-import type { ChannelAdapter, ChannelDefaults, ChannelMessage, ChannelSender, ConfigSource, Logger, SendResult } from "../core/ports";
+import type {
+  BuildMessageInput,
+  BuildMessageResult,
+  ChannelAdapter,
+  ChannelAddress,
+  ChannelDefaults,
+  ChannelMessage,
+  ChannelSender,
+  ConfigSource,
+  Logger,
+  SendResult,
+  TemplatePart,
+} from "../core/ports";
+import type { Contacts } from "../core/recipients";
 
 /** A rendered e-mail for one recipient; mirrors `schemas/messages/email/v1.schema.json`. */
 export interface EmailMessage extends ChannelMessage {
@@ -189,6 +205,15 @@ function isUnsubscribeUrl(value: string): boolean {
   }
 }
 
+type Nodemailer = typeof import("nodemailer");
+
+/** nodemailer, loaded on first use (see the module comment). */
+function loadNodemailer(): Nodemailer {
+  // A literal require: esbuild still bundles it into the email function, and the rules
+  // bundle marks it external.
+  return require("nodemailer") as Nodemailer;
+}
+
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf("@") + 1);
 }
@@ -253,6 +278,62 @@ function classifyError(error: unknown): DeliveryError {
   return new TransientError(transientCode, `${what} failed (${transientCode})`, { cause: error });
 }
 
+// ---------------------------------------------------------------------------
+// Building: the rules side. Pure and allocation-light, since it runs once per recipient.
+
+/** Longest subject: RFC 5322's 998-character line, as the message schema says. */
+const MAX_SUBJECT_LENGTH = 998;
+/** Longest html or text body, as the message schema says. */
+const MAX_BODY_LENGTH = 1_000_000;
+// The part of the schema's `format: uri` + `^https?://` that a link should use: ASCII
+// RFC 3986 characters, one optional fragment, no IP-literal brackets. Anything this lets
+// through must also parse as a URL (isUnsubscribeUrl), so it is safe in List-Unsubscribe.
+const HTTP_URI = /^https?:\/\/(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+(?:#(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)?$/;
+
+const TEMPLATE_PARTS: readonly TemplatePart[] = Object.freeze([
+  Object.freeze({ name: "subject", format: "text" } as const),
+  Object.freeze({ name: "html", format: "html" } as const),
+  Object.freeze({ name: "text", format: "text" } as const),
+]);
+
+function refuse(reason: string, detail: string): BuildMessageResult<EmailMessage> {
+  return { ok: false, reason, detail };
+}
+
+function addressesOf(contacts: Contacts): readonly ChannelAddress<string>[] {
+  const value = contacts?.email;
+  // A string that is not an address still comes back: buildMessage refuses it as
+  // `invalid-address`, which says more than "no e-mail contact".
+  return typeof value === "string" ? [{ address: value, target: value }] : [];
+}
+
+function buildMessage(input: BuildMessageInput<string>): BuildMessageResult<EmailMessage> {
+  const { meta, target, parts } = input;
+  if (typeof target !== "string" || !isAddress(target)) {
+    return refuse("invalid-address", "the recipient's e-mail is not one bare address (user@example.com)");
+  }
+  // Templates usually end in a newline; only a line break inside the subject is an error.
+  const subject = typeof parts.subject === "string" ? parts.subject.trim() : "";
+  if (subject === "") return refuse("invalid-subject", "the subject is empty");
+  if (CONTROL_EXCEPT_TAB.test(subject)) return refuse("invalid-subject", "the subject has a line break or control character");
+  if (subject.length > MAX_SUBJECT_LENGTH) {
+    return refuse("invalid-subject", `the subject is ${subject.length} characters, more than ${MAX_SUBJECT_LENGTH}`);
+  }
+  const { html, text } = parts;
+  if (typeof html !== "string") return refuse("missing-part", "no rendered `html` part");
+  if (typeof text !== "string") return refuse("missing-part", "no rendered `text` part");
+  if (html.length > MAX_BODY_LENGTH || text.length > MAX_BODY_LENGTH) {
+    return refuse("content-too-large", `the html or text body is longer than ${MAX_BODY_LENGTH} characters`);
+  }
+  const unsubscribeUrl = meta.critical ? undefined : input.unsubscribeUrl;
+  if (unsubscribeUrl === undefined) return { ok: true, message: { meta, to: target, subject, html, text } };
+  // Refused rather than dropped: bulk-sender rules require the link on non-critical mail.
+  if (!HTTP_URI.test(unsubscribeUrl) || !isUnsubscribeUrl(unsubscribeUrl)) {
+    return refuse("invalid-unsubscribe-url", "the unsubscribe link is not an absolute http(s) URL of plain URI characters");
+  }
+  return { ok: true, message: { meta, to: target, subject, html, text, unsubscribeUrl } };
+}
+
 const defaults: ChannelDefaults = {
   // Per deployment; a relay or ESP usually caps concurrent sessions per account around here.
   concurrency: 10,
@@ -276,10 +357,22 @@ const defaults: ChannelDefaults = {
  * | EENVELOPE, EMESSAGE without a reply | `PermanentError` | nodemailer code |
  * | 503, ECONNECTION, ETIMEDOUT, ESOCKET, EDNS, ECONNREFUSED, ECONNRESET, unknown | `TransientError` | error code or `unknown` |
  */
-export const email: ChannelAdapter<EmailMessage, EmailConfig> = {
+export const email: ChannelAdapter<EmailMessage, EmailConfig, string> = {
   name: "email",
   messageSchemaVersion: 1,
   defaults,
+  /** `subject` (one line, trimmed), `html` (escaped output) and `text`. */
+  templateParts: TEMPLATE_PARTS,
+  carriesUnsubscribeLink: true,
+  /** `contacts.email` when it is a string; the address is also the target. */
+  addressesOf,
+  /**
+   * `{ meta, to, subject, html, text, unsubscribeUrl? }`; the unsubscribe link is left
+   * off critical mail. Refusals: `invalid-address`, `invalid-subject` (empty after
+   * trimming, a line break or control character, over 998 characters), `missing-part`,
+   * `content-too-large`, `invalid-unsubscribe-url`.
+   */
+  buildMessage,
 
   readConfig(source: ConfigSource): EmailConfig {
     const smtp = readSmtp(source);
@@ -290,6 +383,7 @@ export const email: ChannelAdapter<EmailMessage, EmailConfig> = {
   },
 
   createSender(config: EmailConfig, deps: { logger: Logger }): ChannelSender<EmailMessage> {
+    const { createTransport } = loadNodemailer();
     const transport = createTransport({
       pool: true,
       maxConnections: config.poolSize,

@@ -6,12 +6,14 @@
  * a subscription endpoint point at private addresses. Our client connects only to the
  * address `resolveSafeTarget` checked, and follows redirects by hand through the same
  * guard.
+ *
+ * web-push is loaded inside `createSender`, never at the top: the rules function imports
+ * this module to build messages and must not carry (or load) the delivery SDK.
  */
 import * as http from "node:http";
 import * as https from "node:https";
 import { createECDH } from "node:crypto";
 import type { LookupAddress as DnsLookupAddress } from "node:dns";
-import webpush from "web-push";
 import {
   ConfigError,
   PermanentError,
@@ -19,7 +21,20 @@ import {
   isDeliveryError,
   type DeliveryError,
 } from "../core/errors";
-import type { ChannelAdapter, ChannelMessage, ChannelSender, ConfigSource, Logger, SendResult } from "../core/ports";
+import type {
+  BuildMessageInput,
+  BuildMessageResult,
+  ChannelAdapter,
+  ChannelAddress,
+  ChannelMessage,
+  ChannelSender,
+  ConfigSource,
+  Logger,
+  SendResult,
+  TemplatePart,
+} from "../core/ports";
+import { PUSH_MAX_PAYLOAD_BYTES } from "../core/push-limits";
+import type { Contacts, PushSubscriptionJson } from "../core/recipients";
 import { maskUrl, normalizeAllowEntry, resolveSafeTarget, type LookupFn, type SafeTarget } from "./push-address-guard";
 
 // ---------------------------------------------------------------------------
@@ -27,18 +42,11 @@ import { maskUrl, normalizeAllowEntry, resolveSafeTarget, type LookupFn, type Sa
 
 export type PushUrgency = "very-low" | "low" | "normal" | "high";
 
-/** A browser's PushSubscription as `subscription.toJSON()` gives it. */
-export interface PushSubscriptionJson {
-  /** The push service URL; its path is a capability token, so never log it unmasked. */
-  readonly endpoint: string;
-  readonly expirationTime?: number | null;
-  readonly keys: {
-    /** The browser's P-256 ECDH public key, base64url. */
-    readonly p256dh: string;
-    /** The 16-byte authentication secret, base64url. */
-    readonly auth: string;
-  };
-}
+/**
+ * A browser's PushSubscription as `subscription.toJSON()` gives it. The endpoint's path
+ * is a capability token, so never log it unmasked.
+ */
+export type { PushSubscriptionJson };
 
 /** What the service worker receives, JSON-encoded and encrypted. */
 export interface PushPayload {
@@ -83,12 +91,9 @@ export interface PushConfig {
 // ---------------------------------------------------------------------------
 // Limits
 
-/**
- * Largest JSON payload we accept, in bytes. Push services cap the encrypted body at
- * 4096 bytes (RFC 8030 section 7.2); aes128gcm adds an 86-byte header, a 1-byte padding
- * delimiter and a 16-byte tag, so 4096 - 103 bytes of plaintext fill one record exactly.
- */
-export const MAX_PAYLOAD_BYTES = 3993;
+// The payload limit is core's PUSH_MAX_PAYLOAD_BYTES: rules refuse an oversized payload
+// when they build it, and the sender checks again, without rules importing this module's
+// delivery code.
 /** Redirects followed per send; push services do not normally redirect at all. */
 export const MAX_REDIRECTS = 3;
 /** Bytes of an error response kept for diagnostics. */
@@ -286,7 +291,16 @@ function checkSubscriptionKeys(subscription: PushSubscriptionJson): void {
   }
 }
 
-function buildRequest(message: PushMessage, endpoint: URL, json: string, vapid: VapidDetails): RequestDetails {
+type WebPush = typeof import("web-push");
+
+/** web-push, loaded on first use (see the module comment). */
+function loadWebPush(): WebPush {
+  // A literal require: esbuild still bundles it into the push function, and the rules
+  // bundle marks it external.
+  return require("web-push") as WebPush;
+}
+
+function buildRequest(webpush: WebPush, message: PushMessage, endpoint: URL, json: string, vapid: VapidDetails): RequestDetails {
   try {
     const details = webpush.generateRequestDetails(
       { endpoint: endpoint.href, keys: message.subscription.keys },
@@ -363,6 +377,7 @@ function createPushSender(config: PushConfig, deps: { logger: Logger }): Channel
   if (typeof config.vapid.privateKey !== "string" || config.vapid.privateKey === "") {
     throw new ConfigError("config-missing", "push config has no VAPID private key (HERALD_VAPID_PRIVATE_KEY)");
   }
+  const webpush = loadWebPush();
   const agents = {
     http: new http.Agent({ keepAlive: true }),
     https: new https.Agent({ keepAlive: true }),
@@ -371,10 +386,10 @@ function createPushSender(config: PushConfig, deps: { logger: Logger }): Channel
   async function deliver(message: PushMessage, signal: AbortSignal, timeoutSignal: AbortSignal): Promise<SendResult> {
     const json = JSON.stringify(message.payload);
     const size = Buffer.byteLength(json, "utf8");
-    if (size > MAX_PAYLOAD_BYTES) {
+    if (size > PUSH_MAX_PAYLOAD_BYTES) {
       throw new PermanentError(
         "push-payload-too-large",
-        `push payload is ${size} bytes of JSON; at most ${MAX_PAYLOAD_BYTES} fit the 4096-byte encrypted limit`,
+        `push payload is ${size} bytes of JSON; at most ${PUSH_MAX_PAYLOAD_BYTES} fit the 4096-byte encrypted limit`,
       );
     }
     let url: URL;
@@ -395,7 +410,7 @@ function createPushSender(config: PushConfig, deps: { logger: Logger }): Channel
       });
       signal.throwIfAborted();
       // Rebuilt per hop: the VAPID JWT's audience is the origin actually posted to.
-      const details = buildRequest(message, url, json, config.vapid);
+      const details = buildRequest(webpush, message, url, json, config.vapid);
       let response: PushResponse;
       try {
         response = await post(target, details, signal, agents);
@@ -449,10 +464,135 @@ function createPushSender(config: PushConfig, deps: { logger: Logger }): Channel
 }
 
 // ---------------------------------------------------------------------------
+// Building: the rules side. Pure and allocation-light, since it runs once per subscription.
+
+/** Limits from the message schema. */
+const MAX_TITLE_LENGTH = 256;
+const MAX_BODY_LENGTH = 2048;
+const MAX_ENDPOINT_LENGTH = 2048;
+const MAX_TAG_LENGTH = 128;
+const MAX_TTL_SECONDS = 2_419_200;
+const DEFAULT_TTL_SECONDS = 86_400;
+const URGENCIES: ReadonlySet<unknown> = new Set<PushUrgency>(["very-low", "low", "normal", "high"]);
+const TOPIC = /^[A-Za-z0-9_-]{1,32}$/;
+// Subscription keys as the schema has them: base64url, padding tolerated.
+const KEY_TEXT = /^[A-Za-z0-9_-]+=*$/;
+// The part of the schema's `format: uri` an http(s) link should use: ASCII RFC 3986
+// characters, one optional fragment, no IP-literal brackets.
+const HTTP_URI = /^https?:\/\/(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+(?:#(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)?$/;
+
+const TEMPLATE_PARTS: readonly TemplatePart[] = Object.freeze([
+  Object.freeze({ name: "title", format: "text" } as const),
+  Object.freeze({ name: "body", format: "text" } as const),
+  Object.freeze({ name: "url", format: "text", optional: true } as const),
+]);
+
+function refuse(reason: string, detail: string): BuildMessageResult<PushMessage> {
+  return { ok: false, reason, detail };
+}
+
+function isHttpUri(value: string): boolean {
+  if (!HTTP_URI.test(value)) return false;
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The subscription as the message schema has it, or undefined when `entry` is not shaped
+ * like one. Unknown properties are left behind (the schema is closed); whether the
+ * endpoint and keys are usable is buildMessage's question.
+ */
+function subscriptionOf(entry: unknown): PushSubscriptionJson | undefined {
+  if (typeof entry !== "object" || entry === null) return undefined;
+  const { endpoint, expirationTime, keys } = entry as Record<string, unknown>;
+  if (typeof endpoint !== "string" || endpoint === "" || typeof keys !== "object" || keys === null) return undefined;
+  const { p256dh, auth } = keys as Record<string, unknown>;
+  if (typeof p256dh !== "string" || typeof auth !== "string") return undefined;
+  return typeof expirationTime === "number" || expirationTime === null
+    ? { endpoint, expirationTime, keys: { p256dh, auth } }
+    : { endpoint, keys: { p256dh, auth } };
+}
+
+function isUsableSubscription(target: unknown): target is PushSubscriptionJson {
+  if (typeof target !== "object" || target === null) return false;
+  const { endpoint, keys } = target as Partial<PushSubscriptionJson>;
+  if (typeof endpoint !== "string" || endpoint.length > MAX_ENDPOINT_LENGTH || !isHttpUri(endpoint)) return false;
+  if (typeof keys !== "object" || keys === null) return false;
+  const { p256dh, auth } = keys;
+  return (
+    typeof p256dh === "string" && p256dh.length >= 80 && p256dh.length <= 100 && KEY_TEXT.test(p256dh) &&
+    typeof auth === "string" && auth.length >= 16 && auth.length <= 32 && KEY_TEXT.test(auth)
+  );
+}
+
+function addressesOf(contacts: Contacts): readonly ChannelAddress<PushSubscriptionJson>[] {
+  const entries = contacts?.push;
+  if (!Array.isArray(entries)) return [];
+  const addresses: ChannelAddress<PushSubscriptionJson>[] = [];
+  for (const entry of entries as readonly unknown[]) {
+    const subscription = subscriptionOf(entry);
+    // The same browser listed twice is one address, and would be one idempotency key.
+    if (subscription && !addresses.some((a) => a.address === subscription.endpoint)) {
+      addresses.push({ address: subscription.endpoint, target: subscription });
+    }
+  }
+  return addresses;
+}
+
+function buildMessage(input: BuildMessageInput<PushSubscriptionJson>): BuildMessageResult<PushMessage> {
+  const { meta, target, parts, options } = input;
+  if (!isUsableSubscription(target)) {
+    return refuse("invalid-address", "the push subscription's endpoint is not an http(s) URL or its keys are malformed");
+  }
+  const title = typeof parts.title === "string" ? parts.title.trim() : "";
+  if (title === "" || title.length > MAX_TITLE_LENGTH) {
+    return refuse("invalid-title", `the title must be 1 to ${MAX_TITLE_LENGTH} characters after trimming; it is ${title.length}`);
+  }
+  if (typeof parts.body !== "string") return refuse("missing-part", "no rendered `body` part");
+  const body = parts.body.trim();
+  if (body.length > MAX_BODY_LENGTH) return refuse("body-too-long", `the body is ${body.length} characters, more than ${MAX_BODY_LENGTH}`);
+  // An optional part that rendered to nothing is left out, as if it had not been given.
+  const url = typeof parts.url === "string" ? parts.url.trim() : "";
+  if (url !== "" && !isHttpUri(url)) return refuse("invalid-url", "the url is not an absolute http(s) URL of plain URI characters");
+
+  const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+  if (typeof ttlSeconds !== "number" || !Number.isInteger(ttlSeconds) || ttlSeconds < 0 || ttlSeconds > MAX_TTL_SECONDS) {
+    return refuse("invalid-options", `ttlSeconds must be an integer from 0 to ${MAX_TTL_SECONDS}`);
+  }
+  const urgency = options.urgency ?? (meta.critical ? "high" : "normal");
+  if (!URGENCIES.has(urgency)) return refuse("invalid-options", "urgency must be very-low, low, normal or high");
+  // topic and tag only ever replace or group notifications: an unusable one is left out.
+  const topic = typeof options.topic === "string" && TOPIC.test(options.topic) ? options.topic : undefined;
+  const tag = typeof options.tag === "string" && options.tag !== "" && options.tag.length <= MAX_TAG_LENGTH ? options.tag : undefined;
+
+  // Key order matches what the sender serialises, so both measure the same bytes.
+  const payload: { title: string; body: string; url?: string; tag?: string } = { title, body };
+  if (url !== "") payload.url = url;
+  if (tag !== undefined) payload.tag = tag;
+  const size = Buffer.byteLength(JSON.stringify(payload), "utf8");
+  if (size > PUSH_MAX_PAYLOAD_BYTES) {
+    return refuse("push-payload-too-large", `the payload is ${size} bytes of JSON, more than the ${PUSH_MAX_PAYLOAD_BYTES} that fit one push`);
+  }
+  const message: { -readonly [K in keyof PushMessage]: PushMessage[K] } = {
+    meta,
+    subscription: target,
+    payload,
+    ttlSeconds,
+    urgency: urgency as PushUrgency,
+  };
+  if (topic !== undefined) message.topic = topic;
+  return { ok: true, message };
+}
+
+// ---------------------------------------------------------------------------
 // The adapter
 
 /** Web push (RFC 8030/8291/8292): VAPID-signed, aes128gcm-encrypted, SSRF-guarded. */
-export const push: ChannelAdapter<PushMessage, PushConfig> = {
+export const push: ChannelAdapter<PushMessage, PushConfig, PushSubscriptionJson> = {
   name: "push",
   messageSchemaVersion: 1,
   defaults: {
@@ -461,6 +601,21 @@ export const push: ChannelAdapter<PushMessage, PushConfig> = {
     timeoutMs: 10_000,
     batchSize: 10,
   },
+  /** `title`, `body` and an optional `url` the notification opens, all plain text. */
+  templateParts: TEMPLATE_PARTS,
+  /**
+   * One address per entry of `contacts.push` shaped like a subscription (endpoint string,
+   * keys with p256dh and auth); the address is the endpoint, the target the subscription.
+   */
+  addressesOf,
+  /**
+   * `{ meta, subscription, payload: { title, body, url?, tag? }, ttlSeconds, urgency, topic? }`
+   * with options `ttlSeconds` (default 86400), `urgency` (default high for critical
+   * messages, normal otherwise), `topic` and `tag` (left out unless valid). Refusals:
+   * `invalid-address`, `invalid-title`, `missing-part`, `body-too-long`, `invalid-url`,
+   * `invalid-options`, `push-payload-too-large` (over PUSH_MAX_PAYLOAD_BYTES of JSON).
+   */
+  buildMessage,
   readConfig(source: ConfigSource): PushConfig {
     return {
       vapid: readVapid(source),

@@ -4,28 +4,29 @@
  * Before anything is sent the module refuses what would fail or cost money for nothing:
  * a recipient that is not a possible E.164 number, a country outside the allowlist,
  * premium-rate and shared-cost numbers, and texts longer than the segment limit.
+ *
+ * twilio and libphonenumber-js are loaded on first use by `readConfig` / `createSender`,
+ * never at the top: the rules function imports this module to build messages, and
+ * building needs neither (see `loadTwilio` and `loadPhoneNumbers`).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import * as http from "node:http";
-// Twilio import path. `import twilio from "twilio"` bundles to 3.7 MB, and so does the
-// `Twilio` REST client class (`twilio/lib/rest/Twilio`, 3.6 MB): its lazy getters are
-// `require("./Chat")`-style literals that a bundler follows into every product domain.
-// `twilio/lib/rest/Api` still drags in every v2010 account resource (0.94 MB). The
-// smallest path that still gives the real `messages.create` is the base client, one
-// Domain/Version pair and the Message resource itself: about 0.44 MB minified, most of
-// it axios. Everything below is twilio's own code, only assembled by hand.
-import BaseTwilio from "twilio/lib/base/BaseTwilio";
-import Domain from "twilio/lib/base/Domain";
-import RequestClient from "twilio/lib/base/RequestClient";
-import Version from "twilio/lib/base/Version";
+// Types only: the modules themselves are required in loadTwilio / loadPhoneNumbers.
+import type BaseTwilio from "twilio/lib/base/BaseTwilio";
+import type RequestClient from "twilio/lib/base/RequestClient";
 import type V2010 from "twilio/lib/rest/api/V2010";
-import { MessageListInstance, type MessageListInstanceCreateOptions } from "twilio/lib/rest/api/v2010/account/message";
-// libphonenumber-js metadata: `min` (0.21 MB) and `mobile` cannot tell a premium-rate
-// or shared-cost number from any other, so getType() returns undefined there; `max`
-// (0.28 MB) carries the per-type patterns that getType() needs.
-import { isSupportedCountry, parsePhoneNumberFromString } from "libphonenumber-js/max";
+import type { MessageListInstanceCreateOptions } from "twilio/lib/rest/api/v2010/account/message";
 import { ConfigError, PermanentError, TransientError, isDeliveryError, type DeliveryError } from "../core/errors";
-import type { ChannelAdapter, ChannelMessage, ConfigSource } from "../core/ports";
+import type {
+  BuildMessageInput,
+  BuildMessageResult,
+  ChannelAdapter,
+  ChannelAddress,
+  ChannelMessage,
+  ConfigSource,
+  TemplatePart,
+} from "../core/ports";
+import type { Contacts } from "../core/recipients";
 import { countSegments, type SmsEncoding } from "../core/sms-segments";
 
 /** An SMS for one recipient, as `schemas/messages/sms/v1.schema.json` describes it. */
@@ -94,10 +95,50 @@ const NETWORK_CODES = new Set([
   "ERR_SOCKET_CONNECTION_TIMEOUT",
 ]);
 
-export const sms: ChannelAdapter<SmsMessage, SmsConfig> = {
+const TEMPLATE_PARTS: readonly TemplatePart[] = Object.freeze([Object.freeze({ name: "body", format: "text" } as const)]);
+
+export const sms: ChannelAdapter<SmsMessage, SmsConfig, string> = {
   name: "sms",
   messageSchemaVersion: 1,
   defaults: { concurrency: 5, maxAttempts: 8, timeoutMs: 15_000, batchSize: 10 },
+  /** `body`, plain text. */
+  templateParts: TEMPLATE_PARTS,
+
+  /** `contacts.phone` when it is a string; the number is also the target. */
+  addressesOf(contacts: Contacts): readonly ChannelAddress<string>[] {
+    const phone = contacts?.phone;
+    // A string that is not E.164 still comes back: buildMessage refuses it as
+    // `invalid-address`, which says more than "no phone number".
+    return typeof phone === "string" ? [{ address: phone, target: phone }] : [];
+  },
+
+  /**
+   * `{ meta, to, body, segments: { encoding, count } }`, the body trimmed. Option
+   * `maxSegments` (1 to 10, default 4). Refusals: `invalid-address` (not E.164),
+   * `empty-body`, `too-many-segments`, `invalid-options`. The sender's own limit
+   * (HERALD_SMS_MAX_SEGMENTS) still applies at send time.
+   */
+  buildMessage(input: BuildMessageInput<string>): BuildMessageResult<SmsMessage> {
+    const { meta, target, parts, options } = input;
+    if (typeof target !== "string" || !E164.test(target)) {
+      return { ok: false, reason: "invalid-address", detail: "the recipient's phone number is not E.164 (+15551234567)" };
+    }
+    const body = typeof parts.body === "string" ? parts.body.trim() : "";
+    if (body === "") return { ok: false, reason: "empty-body", detail: "the SMS body is blank" };
+    const max = options.maxSegments ?? DEFAULT_MAX_SEGMENTS;
+    if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > MAX_SEGMENTS_CEILING) {
+      return { ok: false, reason: "invalid-options", detail: `maxSegments must be an integer from 1 to ${MAX_SEGMENTS_CEILING}` };
+    }
+    const { encoding, count } = countSegments(body);
+    if (count > max) {
+      return {
+        ok: false,
+        reason: "too-many-segments",
+        detail: `the SMS body is ${count} ${encoding} segments, more than the ${max} allowed`,
+      };
+    }
+    return { ok: true, message: { meta, to: target, body, segments: { encoding, count } } };
+  },
 
   readConfig(source: ConfigSource): SmsConfig {
     const accountSid = required(source, "TWILIO_ACCOUNT_SID");
@@ -118,6 +159,7 @@ export const sms: ChannelAdapter<SmsMessage, SmsConfig> = {
     let allowedCountries: string[] | undefined;
     if (countries !== undefined) {
       allowedCountries = countries.split(",").map((c) => c.trim().toUpperCase());
+      const { isSupportedCountry } = loadPhoneNumbers();
       for (const country of allowedCountries) {
         if (!COUNTRY.test(country) || !isSupportedCountry(country)) {
           invalid("HERALD_SMS_ALLOWED_COUNTRIES", "must be comma-separated ISO 3166 alpha-2 country codes (US,GB,DE)");
@@ -149,6 +191,8 @@ export const sms: ChannelAdapter<SmsMessage, SmsConfig> = {
   },
 
   createSender(config, { logger }) {
+    const { BaseTwilio, Domain, Version, MessageListInstance, SmsHttpClient } = loadTwilio();
+    const phoneNumbers = loadPhoneNumbers();
     const httpClient = new SmsHttpClient(config.timeoutMs, config.apiBase);
     const client = new BaseTwilio.Client(config.accountSid, config.authToken, {
       accountSid: config.accountSid,
@@ -170,7 +214,7 @@ export const sms: ChannelAdapter<SmsMessage, SmsConfig> = {
 
     return {
       async send(message, signal) {
-        const recipient = checkRecipient(message.to, config);
+        const recipient = checkRecipient(message.to, config, phoneNumbers);
         const segments = countSegments(message.body);
         if (segments.count > config.maxSegments) {
           throw new PermanentError(
@@ -221,8 +265,8 @@ export const sms: ChannelAdapter<SmsMessage, SmsConfig> = {
 // ---------------------------------------------------------------------------------------
 // Recipient checks
 
-function checkRecipient(to: string, config: SmsConfig): { country: string | undefined } {
-  const phone = E164.test(to) ? parsePhoneNumberFromString(to) : undefined;
+function checkRecipient(to: string, config: SmsConfig, phoneNumbers: PhoneNumbers): { country: string | undefined } {
+  const phone = E164.test(to) ? phoneNumbers.parsePhoneNumberFromString(to) : undefined;
   // Only a number that cannot exist is suppressed here. A possible number our metadata
   // calls invalid (a range opened since this release) goes on to Twilio, whose 21211
   // is the authority on it.
@@ -244,6 +288,58 @@ function checkRecipient(to: string, config: SmsConfig): { country: string | unde
 }
 
 // ---------------------------------------------------------------------------------------
+// Delivery SDKs, loaded on first use
+
+// libphonenumber-js metadata: `min` (0.21 MB) and `mobile` cannot tell a premium-rate
+// or shared-cost number from any other, so getType() returns undefined there; `max`
+// (0.28 MB) carries the per-type patterns that getType() needs.
+type PhoneNumbers = typeof import("libphonenumber-js/max");
+
+/** libphonenumber-js with full metadata; only readConfig (allowlist) and sending need it. */
+function loadPhoneNumbers(): PhoneNumbers {
+  // Literal requires throughout: esbuild still bundles them into the SMS function, and
+  // the rules bundle marks them external.
+  return require("libphonenumber-js/max") as PhoneNumbers;
+}
+
+/** The pieces of twilio the sender is assembled from, plus our client class built on them. */
+interface TwilioParts {
+  readonly BaseTwilio: typeof BaseTwilio;
+  readonly Domain: typeof import("twilio/lib/base/Domain").default;
+  readonly Version: typeof import("twilio/lib/base/Version").default;
+  readonly MessageListInstance: typeof import("twilio/lib/rest/api/v2010/account/message").MessageListInstance;
+  readonly SmsHttpClient: SmsHttpClientClass;
+}
+
+let twilioParts: TwilioParts | undefined;
+
+/**
+ * Twilio import path. `import twilio from "twilio"` bundles to 3.7 MB, and so does the
+ * `Twilio` REST client class (`twilio/lib/rest/Twilio`, 3.6 MB): its lazy getters are
+ * `require("./Chat")`-style literals that a bundler follows into every product domain.
+ * `twilio/lib/rest/Api` still drags in every v2010 account resource (0.94 MB). The
+ * smallest path that still gives the real `messages.create` is the base client, one
+ * Domain/Version pair and the Message resource itself: about 0.44 MB minified, most of
+ * it axios. Everything here is twilio's own code, only assembled by hand. Memoised
+ * because the client class is defined once per process, not per sender.
+ */
+function loadTwilio(): TwilioParts {
+  if (twilioParts) return twilioParts;
+  // BaseTwilio and RequestClient are `module.exports =` modules; Domain, Version and the
+  // Message resource are compiled ES modules with named / default exports.
+  const requestClient = require("twilio/lib/base/RequestClient") as typeof RequestClient;
+  twilioParts = {
+    BaseTwilio: require("twilio/lib/base/BaseTwilio") as typeof BaseTwilio,
+    Domain: (require("twilio/lib/base/Domain") as typeof import("twilio/lib/base/Domain")).default,
+    Version: (require("twilio/lib/base/Version") as typeof import("twilio/lib/base/Version")).default,
+    MessageListInstance: (require("twilio/lib/rest/api/v2010/account/message") as typeof import("twilio/lib/rest/api/v2010/account/message"))
+      .MessageListInstance,
+    SmsHttpClient: defineSmsHttpClient(requestClient),
+  };
+  return twilioParts;
+}
+
+// ---------------------------------------------------------------------------------------
 // HTTP: twilio's own RequestClient, pointed at the configured base, with abort and headers
 
 /** What one send shares with the HTTP client underneath twilio's resource code. */
@@ -256,42 +352,53 @@ interface CallContext {
 // the send's context rides along in AsyncLocalStorage instead of through their APIs.
 const calls = new AsyncLocalStorage<CallContext>();
 
-class SmsHttpClient extends RequestClient {
-  private readonly httpAgent: http.Agent;
-  private readonly base: string | undefined;
+/** twilio's RequestClient with our base URL, abort signal and response headers, and a close(). */
+interface SmsHttpClient extends RequestClient {
+  close(): void;
+}
 
-  constructor(timeoutMs: number, apiBase: string | undefined) {
-    super({ timeout: timeoutMs, keepAlive: true, autoRetry: false });
-    this.base = apiBase?.replace(/\/+$/, "");
-    // RequestClient only builds an https agent; own the http one too so close() can end it.
-    this.httpAgent = new http.Agent({ keepAlive: true, timeout: timeoutMs });
-    this.axios.defaults.httpAgent = this.httpAgent;
-    this.axios.interceptors.request.use((request) => {
+type SmsHttpClientClass = new (timeoutMs: number, apiBase: string | undefined) => SmsHttpClient;
+
+// The class extends twilio's RequestClient, which is only loaded with the sender, so it
+// is defined by a function rather than at the top of the module.
+function defineSmsHttpClient(Base: typeof RequestClient): SmsHttpClientClass {
+  return class SmsHttpClient extends Base {
+    private readonly httpAgent: http.Agent;
+    private readonly base: string | undefined;
+
+    constructor(timeoutMs: number, apiBase: string | undefined) {
+      super({ timeout: timeoutMs, keepAlive: true, autoRetry: false });
+      this.base = apiBase?.replace(/\/+$/, "");
+      // RequestClient only builds an https agent; own the http one too so close() can end it.
+      this.httpAgent = new http.Agent({ keepAlive: true, timeout: timeoutMs });
+      this.axios.defaults.httpAgent = this.httpAgent;
+      this.axios.interceptors.request.use((request) => {
+        const call = calls.getStore();
+        if (call) request.signal = call.signal;
+        return request;
+      });
+    }
+
+    override async request<TData>(opts: RequestClient.RequestOptions<TData>) {
+      const response = await super.request({ ...opts, uri: this.rewrite(opts.uri) });
       const call = calls.getStore();
-      if (call) request.signal = call.signal;
-      return request;
-    });
-  }
+      if (call) call.response = { status: response.statusCode, headers: response.headers };
+      return response;
+    }
 
-  override async request<TData>(opts: RequestClient.RequestOptions<TData>) {
-    const response = await super.request({ ...opts, uri: this.rewrite(opts.uri) });
-    const call = calls.getStore();
-    if (call) call.response = { status: response.statusCode, headers: response.headers };
-    return response;
-  }
+    /** Every request, whatever twilio.com host it was built for, goes to the configured base. */
+    private rewrite(uri: string): string {
+      if (this.base === undefined) return uri;
+      const url = new URL(uri);
+      return `${this.base}${url.pathname}${url.search}`;
+    }
 
-  /** Every request, whatever twilio.com host it was built for, goes to the configured base. */
-  private rewrite(uri: string): string {
-    if (this.base === undefined) return uri;
-    const url = new URL(uri);
-    return `${this.base}${url.pathname}${url.search}`;
-  }
-
-  close(): void {
-    this.httpAgent.destroy();
-    const httpsAgent: unknown = this.axios.defaults.httpsAgent;
-    if (httpsAgent instanceof http.Agent) httpsAgent.destroy();
-  }
+    close(): void {
+      this.httpAgent.destroy();
+      const httpsAgent: unknown = this.axios.defaults.httpsAgent;
+      if (httpsAgent instanceof http.Agent) httpsAgent.destroy();
+    }
+  };
 }
 
 // ---------------------------------------------------------------------------------------

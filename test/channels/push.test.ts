@@ -4,7 +4,6 @@ import webpush from "web-push";
 import { ConfigError, PermanentError, TransientError } from "../../handlers/core/errors";
 import type { Logger } from "../../handlers/core/ports";
 import {
-  MAX_PAYLOAD_BYTES,
   PushHttpError,
   PushTimeoutError,
   classifyPushError,
@@ -15,6 +14,7 @@ import {
   type PushPayload,
 } from "../../handlers/channels/push";
 import type { LookupFn } from "../../handlers/channels/push-address-guard";
+import { PUSH_MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES } from "../../handlers/core/push-limits";
 import {
   installLoopbackJail,
   startPushService,
@@ -73,7 +73,18 @@ function message(
 
 describe("push adapter: opening and config", () => {
   it("opens like every channel module", () => {
-    expect(Object.keys(push)).toEqual(["name", "messageSchemaVersion", "defaults", "readConfig", "createSender", "classify", "addressOf"]);
+    expect(Object.keys(push)).toEqual([
+      "name",
+      "messageSchemaVersion",
+      "defaults",
+      "templateParts",
+      "addressesOf",
+      "buildMessage",
+      "readConfig",
+      "createSender",
+      "classify",
+      "addressOf",
+    ]);
     expect(push.name).toBe("push");
     expect(push.messageSchemaVersion).toBe(1);
     expect(push.defaults).toEqual({ concurrency: 50, maxAttempts: 8, timeoutMs: 10_000, batchSize: 10 });

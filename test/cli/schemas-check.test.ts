@@ -194,3 +194,19 @@ describe("herald schemas new-version", () => {
     expect(result.err).toMatch(/^herald: no event type "order\.cancelled"/);
   });
 });
+
+describe("rule and template references", () => {
+  it("fails when a field a template reads is removed from a version a rule accepts", async () => {
+    workspace = new SchemaWorkspace();
+    workspace.edit("events/order.shipped/v2.schema.json", (s) => {
+      delete s.properties.trackingNumber;
+      s.required = s.required.filter((name: string) => name !== "trackingNumber");
+    });
+    const result = await workspace.herald("schemas", "check");
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(
+      /handlers\/rules\/order-shipped\.ts: rule "order-shipped" reads data\.trackingNumber \(.*template.*\), which order\.shipped v2 does not declare — /,
+    );
+    expect(result.err).not.toMatch(/order\.shipped v1 does not declare/);
+  });
+});
