@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { HeraldError } from "../handlers/core/errors";
+import { registerLocalCommands } from "./commands/local";
 import { registerSchemaCommands } from "./commands/schemas";
 import { processIo, type CliIo } from "./io";
 import { UsageError } from "./usage-error";
@@ -14,9 +15,11 @@ export async function main(args: readonly string[], io: CliIo = processIo): Prom
     .description("herald: notification fan-out. Events in, email, web push and SMS out.")
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) });
-  registerSchemaCommands(program, io, (code) => {
+  const setExit = (code: number) => {
     exitCode = code;
-  });
+  };
+  registerSchemaCommands(program, io, setExit);
+  registerLocalCommands(program, io, setExit);
   try {
     await program.parseAsync([...args], { from: "user" });
     return exitCode;

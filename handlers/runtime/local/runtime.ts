@@ -1,0 +1,305 @@
+/**
+ * The local target: the whole fan-out in one process on a durable SQLite store, with the
+ * same rules, channel modules and delivery stage as the clouds, and local sinks that the
+ * real channel code reaches over SMTP, Web Push and the Twilio API when no provider is
+ * configured.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import webpush from "web-push";
+import { channelRegistry, channels as registeredChannels } from "../../channels";
+import { deliver } from "../../core/delivery";
+import { compileRules, evaluateEvent, type CompiledRules } from "../../core/evaluate";
+import { ConfigError } from "../../core/errors";
+import type { ChannelAdapter, ChannelMessage, ChannelSender, ConfigSource, Logger } from "../../core/ports";
+import type { Rule } from "../../core/rules";
+import { SchemaRegistry } from "../../core/schema-registry";
+import type { SchemaSet } from "../../core/schema-set";
+import { rules as shippedRules } from "../../rules";
+import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
+import { readLocalConfig, type LocalConfig } from "./config";
+import { databasePath, openDatabase, type Database } from "./database";
+import { SqliteInbox } from "./inbox";
+import { createLogger, maskAddress } from "./logger";
+import { QueueWorker, type Settlement } from "./queue-worker";
+import { startPushSink, type PushSink } from "./sinks/push-sink";
+import { startSmtpSink } from "./sinks/smtp-sink";
+import { startTwilioSink } from "./sinks/twilio-sink";
+import { SqliteQueues } from "./sqlite-queue";
+import { SqliteDirectory, SqliteEventLog, SqliteFrequencyLimiter, SqliteIdempotencyStore, SqliteOutcomes, type OutcomeRecord } from "./sqlite-stores";
+
+/** The queue rules evaluation consumes; channel queues are named after their channel. */
+export const RULES_QUEUE = "rules";
+
+export interface LocalRuntimeOptions {
+  readonly env?: ConfigSource;
+  readonly logger?: Logger;
+  /** Tests add a channel or rules; production uses the registries. */
+  readonly channels?: readonly ChannelAdapter[];
+  readonly rules?: readonly Rule[];
+  readonly schemas?: SchemaSet;
+}
+
+/** What a running runtime exposes to its HTTP server, CLI and tests. */
+export interface LocalRuntime {
+  readonly config: LocalConfig;
+  readonly db: Database;
+  readonly queues: SqliteQueues;
+  readonly registry: SchemaRegistry;
+  readonly directory: SqliteDirectory;
+  readonly eventLog: SqliteEventLog;
+  readonly outcomes: SqliteOutcomes;
+  readonly inbox: SqliteInbox;
+  readonly rules: CompiledRules;
+  readonly channels: ReadonlyMap<string, ChannelAdapter>;
+  /** Where deliveries go: "local sink" or the configured provider, per channel. */
+  readonly providers: Readonly<Record<string, string>>;
+  readonly pushSink: PushSink;
+  /** Signs and verifies one-click unsubscribe links. */
+  readonly unsubscribeSecret: string;
+  readonly workers: ReadonlyMap<string, QueueWorker<any>>;
+  readonly logger: Logger;
+  /** Wakes the rules worker after an ingest committed. */
+  notifyIngest(): void;
+  /** Where the HTTP server listens, once it does: unsubscribe links point there. */
+  setPublicUrl(url: string): void;
+  /** Stops taking work, finishes what is in flight, closes sinks, senders and the store. */
+  stop(): Promise<void>;
+}
+
+export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  const env = options.env ?? process.env;
+  const channelList = options.channels ?? registeredChannels;
+  const config = readLocalConfig(env, channelList);
+  const logger = options.logger ?? createLogger();
+  const channels = channelRegistry(channelList);
+  const registry = new SchemaRegistry(options.schemas ?? shippedSchemas);
+  const rules = compileRules(options.rules ?? shippedRules, channels);
+
+  mkdirSync(config.dataDir, { recursive: true });
+  const db = openDatabase(databasePath(config.dataDir));
+  const queues = new SqliteQueues(db);
+  const directory = new SqliteDirectory(db);
+  const idempotency = new SqliteIdempotencyStore(db);
+  const limiter = new SqliteFrequencyLimiter(db);
+  const eventLog = new SqliteEventLog(db);
+  const outcomes = new SqliteOutcomes(db);
+  const inbox = new SqliteInbox(db);
+  const secrets = loadLocalSecrets(config.dataDir);
+
+  // Sinks: each started unless a real provider is configured for its channel.
+  const record = (delivery: Parameters<typeof inbox.record>[0]) => inbox.record(delivery);
+  const vapid = {
+    publicKey: env.HERALD_VAPID_PUBLIC_KEY ?? secrets.vapid.publicKey,
+    privateKey: env.HERALD_VAPID_PRIVATE_KEY ?? secrets.vapid.privateKey,
+    subject: env.HERALD_VAPID_SUBJECT ?? "mailto:herald@example.com",
+  };
+  const pushSink = await startPushSink({ port: 0, onDelivery: record, vapidPublicKey: vapid.publicKey });
+  const smtpSink = env.HERALD_SMTP_URL ? undefined : await startSmtpSink({ host: "127.0.0.1", port: 0, onDelivery: record });
+  const useTwilioSink = !(env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN);
+  const twilioSink = useTwilioSink ? await startTwilioSink({ port: 0, onDelivery: record }) : undefined;
+  const pushSinkHost = new URL(pushSink.origin).host;
+  const channelEnv: ConfigSource = {
+    ...env,
+    HERALD_SMTP_URL: env.HERALD_SMTP_URL ?? smtpSink!.url,
+    HERALD_EMAIL_FROM: env.HERALD_EMAIL_FROM ?? "herald <herald@example.com>",
+    HERALD_VAPID_PUBLIC_KEY: vapid.publicKey,
+    HERALD_VAPID_PRIVATE_KEY: vapid.privateKey,
+    HERALD_VAPID_SUBJECT: vapid.subject,
+    HERALD_PUSH_ALLOW_HOSTS: [env.HERALD_PUSH_ALLOW_HOSTS, pushSinkHost].filter(Boolean).join(","),
+    ...(twilioSink
+      ? { TWILIO_ACCOUNT_SID: twilioSink.accountSid, TWILIO_AUTH_TOKEN: twilioSink.authToken, HERALD_TWILIO_API_BASE: twilioSink.apiBase }
+      : {}),
+    HERALD_SMS_FROM: env.HERALD_SMS_FROM ?? "+15005550006",
+  };
+  const providers: Record<string, string> = {
+    email: smtpSink ? `local SMTP sink ${smtpSink.url.replace(/\/\/[^@]*@/, "//")}` : `SMTP ${maskSecretUrl(env.HERALD_SMTP_URL!)}`,
+    push: `Web Push (local subscriptions at ${pushSink.origin})`,
+    sms: twilioSink ? `local Twilio sink ${twilioSink.apiBase}` : `Twilio ${env.HERALD_TWILIO_API_BASE ?? "api.twilio.com"}`,
+  };
+
+  const senders = new Map<string, ChannelSender>();
+  for (const adapter of channels.values()) {
+    try {
+      senders.set(adapter.name, adapter.createSender(adapter.readConfig(channelEnv), { logger }));
+    } catch (error) {
+      // A channel whose settings are wrong still queues its messages; they retry slowly
+      // (ConfigError) until an operator fixes the settings and restarts.
+      logger.error({ channel: adapter.name, error: (error as Error).message }, "channel not configured; its messages will wait in the queue");
+      senders.set(adapter.name, unconfiguredSender(error));
+    }
+  }
+
+  const workers = new Map<string, QueueWorker<any>>();
+  const notifyChannels = () => {
+    for (const [name, worker] of workers) if (name !== RULES_QUEUE) worker.notify();
+  };
+  const unsubscribe = { baseUrl: `http://${config.host}:${config.port}/v1/unsubscribe`, secret: secrets.unsubscribeSecret };
+  const evaluation = { registry, rules, directory, limiter, unsubscribe };
+
+  const rulesWorker = new QueueWorker<unknown>({
+    queue: RULES_QUEUE,
+    queues,
+    db,
+    concurrency: config.rulesConcurrency,
+    batchSize: 50,
+    leaseMs: 30_000,
+    maxAttempts: config.rulesMaxAttempts,
+    pollMs: config.pollMs,
+    logger,
+    onSettled: notifyChannels,
+    handle: async (message): Promise<Settlement> => {
+      const result = await evaluateEvent(message.body as object, evaluation);
+      const now = Date.now();
+      if (!result.accepted) {
+        // Validated at ingest; only a schema change between ingest and now lands here.
+        logger.warn({ reason: result.reason }, "event rejected by rules evaluation");
+        return { kind: "ack" };
+      }
+      const log = childLogger(logger, { eventId: result.event.id, eventSource: result.event.source });
+      log.info({ type: result.event.type, version: result.version, rules: result.matchedRules, messages: result.messages.length }, "event evaluated");
+      const records: OutcomeRecord[] = result.outcomes.map((outcome) => ({ ...outcome, eventSource: result.event.source, eventId: result.event.id, at: now }));
+      const items = result.messages.map((msg) => ({
+        queue: msg.meta.channel,
+        body: msg,
+        ...(msg.meta.notBefore ? { delayMs: Math.max(0, Date.parse(msg.meta.notBefore) - now) } : {}),
+      }));
+      return {
+        kind: "ack",
+        apply: () => {
+          // In the same transaction as the ack: the messages land exactly when the event is done.
+          if (items.length > 0) queues.enqueueMany(items);
+          outcomes.append(records);
+        },
+      };
+    },
+  });
+  workers.set(RULES_QUEUE, rulesWorker);
+
+  for (const adapter of channels.values()) {
+    const settings = config.channels.get(adapter.name)!;
+    const effective = { ...adapter, defaults: settings };
+    const sender = senders.get(adapter.name)!;
+    const context = { adapter: effective, sender, idempotency, directory, logger, retry: config.retry };
+    workers.set(
+      adapter.name,
+      new QueueWorker<ChannelMessage>({
+        queue: adapter.name,
+        queues,
+        db,
+        concurrency: settings.concurrency,
+        batchSize: settings.batchSize,
+        // SQS guidance: visibility at least six times the function timeout.
+        leaseMs: settings.timeoutMs * 6,
+        maxAttempts: settings.maxAttempts,
+        pollMs: config.pollMs,
+        logger,
+        handle: async (message): Promise<Settlement> => {
+          const msg = message.body;
+          const base = { eventSource: msg.meta.eventSource, eventId: msg.meta.eventId, rule: msg.meta.rule, recipientId: msg.meta.recipientId, channel: adapter.name, idempotencyKey: msg.meta.idempotencyKey };
+          const log = childLogger(logger, { eventId: msg.meta.eventId, channel: adapter.name, attempt: message.attempt });
+          const outcome = await deliver(msg, message.attempt, context);
+          const at = Date.now();
+          switch (outcome.status) {
+            case "sent":
+              log.info({ address: maskAddress(adapter.addressOf(msg)), providerMessageId: outcome.providerMessageId }, "sent");
+              return { kind: "ack", apply: () => outcomes.append([{ ...base, status: "sent", reason: "delivered", at, ...(outcome.providerMessageId ? { detail: outcome.providerMessageId } : {}) }]) };
+            case "duplicate":
+              log.info({ previous: outcome.record.status }, "already handled; not sent again");
+              return { kind: "ack" };
+            case "deferred":
+              return { kind: "defer", untilMs: outcome.untilMs };
+            case "busy":
+              return { kind: "defer", untilMs: at + outcome.retryInMs };
+            case "failed":
+              log.warn({ code: outcome.error.code, suppress: outcome.error.suppress }, "failed permanently");
+              return { kind: "ack", apply: () => outcomes.append([{ ...base, status: "failed", reason: outcome.error.code, detail: outcome.error.message, at }]) };
+            case "retry": {
+              const config = outcome.error instanceof ConfigError;
+              (config ? log.error : log.warn)({ code: outcome.error.code, delayMs: outcome.delayMs, alarm: config || undefined }, config ? "channel misconfigured; retrying slowly" : "failed; will retry");
+              return {
+                kind: "retry",
+                delayMs: outcome.delayMs,
+                error: `${outcome.error.code}: ${outcome.error.message}`,
+                onDeadLetter: () => {
+                  log.error({ code: outcome.error.code, attempts: message.attempt }, "dead-lettered after maxAttempts");
+                  outcomes.append([{ ...base, status: "dead-lettered", reason: outcome.error.code, detail: outcome.error.message, at }]);
+                },
+              };
+            }
+          }
+        },
+      }),
+    );
+  }
+
+  for (const worker of workers.values()) worker.start();
+  let stopped = false;
+  return {
+    config,
+    db,
+    queues,
+    registry,
+    directory,
+    eventLog,
+    outcomes,
+    inbox,
+    rules,
+    channels,
+    providers,
+    pushSink,
+    unsubscribeSecret: secrets.unsubscribeSecret,
+    workers,
+    logger,
+    notifyIngest: () => rulesWorker.notify(),
+    setPublicUrl: (url) => {
+      unsubscribe.baseUrl = `${url}/v1/unsubscribe`;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      // Rules first, so nothing new is enqueued for channels that are shutting down.
+      await rulesWorker.stop();
+      await Promise.all([...workers.entries()].filter(([name]) => name !== RULES_QUEUE).map(([, worker]) => worker.stop()));
+      await Promise.all([...senders.values()].map((sender) => sender.close().catch(() => undefined)));
+      await Promise.all([pushSink.close(), smtpSink?.close(), twilioSink?.close()]);
+      db.close();
+    },
+  };
+}
+
+/** The event id as correlation id on every line about one event, when the logger can bind fields. */
+function childLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
+  const withChild = logger as Logger & { child?: (bindings: Record<string, unknown>) => Logger };
+  return withChild.child ? withChild.child(bindings) : logger;
+}
+
+/** Keys the local runtime makes once and keeps in the data directory (mode 0600). */
+interface LocalSecrets {
+  readonly vapid: { readonly publicKey: string; readonly privateKey: string };
+  readonly unsubscribeSecret: string;
+}
+
+function loadLocalSecrets(dataDir: string): LocalSecrets {
+  const path = join(dataDir, "secrets.json");
+  if (existsSync(path)) return JSON.parse(readFileSync(path, "utf8")) as LocalSecrets;
+  const secrets: LocalSecrets = { vapid: webpush.generateVAPIDKeys(), unsubscribeSecret: randomBytes(32).toString("base64url") };
+  writeFileSync(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  return secrets;
+}
+
+function maskSecretUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}
+
+/** Stands in for a channel whose config failed, so its messages retry slowly instead of vanishing. */
+function unconfiguredSender(error: unknown): ChannelSender {
+  const reason = error instanceof ConfigError ? error : new ConfigError("config-invalid", (error as Error).message);
+  return {
+    send: async () => {
+      throw reason;
+    },
+    close: async () => {},
+  };
+}
