@@ -128,6 +128,7 @@ const TAKE_MIN = new Set(["maximum", "exclusiveMaximum", "maxLength", "maxItems"
 // Bounds on the work done, so a pathological schema yields "cannot prove" instead of a hang.
 const MAX_STEPS = 20_000;
 const MAX_NESTING = 200;
+const MAX_TRIMMED_COMPILES = 100;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -232,7 +233,8 @@ function mapRefs(schema: JsonSchema, fn: (ref: string) => string): JsonSchema {
 // Per-root facts, $ref resolution and cached Ajv validators
 // ---------------------------------------------------------------------------------------------
 
-type ValueCheck = (value: unknown) => { ok: true } | { ok: false; error: ErrorObject | undefined };
+/** `threw` marks a validator that crashed (e.g. a $ref loop): neither accepted nor rejected. */
+type ValueCheck = (value: unknown) => { ok: true } | { ok: false; error: ErrorObject | undefined; threw?: true };
 
 interface RootInfo {
   /**
@@ -302,7 +304,8 @@ function ajvFor(root: SchemaObject, info: RootInfo): Ajv2020 | Error {
   if (info.addError) return info.addError;
   if (info.ajv) return info.ajv;
   // One Ajv per root: versions of one schema usually share an $id, which one instance would reject.
-  const ajv = new Ajv2020({ strict: false, validateSchema: false, allErrors: false, logger: false });
+  // Validators here run a handful of times each, so compile speed beats optimised code.
+  const ajv = new Ajv2020({ strict: false, validateSchema: false, allErrors: false, logger: false, code: { optimize: false } });
   addFormats(ajv);
   try {
     // All documents are treated as 2020-12, whatever $schema says.
@@ -351,7 +354,13 @@ function validatorFor(root: JsonSchema, schema: JsonSchema): ValueCheck | Error 
       validate = ajv.compile(rewritten as SchemaObject);
     }
     const fn = validate;
-    result = (value: unknown) => (fn(value) ? { ok: true } : { ok: false, error: fn.errors?.[0] ?? undefined });
+    result = (value: unknown) => {
+      try {
+        return fn(value) ? { ok: true } : { ok: false, error: fn.errors?.[0] ?? undefined };
+      } catch {
+        return { ok: false, error: undefined, threw: true };
+      }
+    };
   } catch (e) {
     result = e instanceof Error ? e : new Error(String(e));
   }
@@ -415,11 +424,16 @@ function sameRef(a: unknown, b: unknown, ctx: SameCtx): boolean {
   const ta = resolveRef(ctx.aRoot, a);
   const tb = resolveRef(ctx.bRoot, b);
   if (ta && tb) {
-    // Equal unfoldings are equal schemas, so a pair already being compared can be assumed equal.
+    // Equal unfoldings are equal schemas, so a pair that is still being compared further up may
+    // be assumed equal. Only while it is on that stack: a finished pair may have compared unequal.
     const key = `${ta.ptr}\u0000${tb.ptr}`;
     if (ctx.visited.has(key)) return true;
     ctx.visited.add(key);
-    return sameSchema(ta.schema, tb.schema, ctx);
+    try {
+      return sameSchema(ta.schema, tb.schema, ctx);
+    } finally {
+      ctx.visited.delete(key);
+    }
   }
   if (ta || tb) return false;
   // Unresolvable on both sides: equal only if it is the same absolute URI, which both
@@ -501,6 +515,8 @@ interface Ctx {
   readonly active: Map<string, number>;
   steps: number;
   nesting: number;
+  /** Validators compiled for trimmed (synthetic) sup schemas; these cannot be cached, so they are rationed. */
+  trimmedCompiles: number;
 }
 
 function child(pos: Pos, segment: string): Pos {
@@ -715,7 +731,13 @@ function checkValues(ctx: Ctx, values: unknown[], subReal: JsonSchema, p: SupSid
   // (compiled per call) is the fallback when the genuine one cannot compile or rejects a value.
   const realCheck = validatorFor(ctx.supRoot, p.real);
   let trimmed: ValueCheck | Error | undefined;
-  const trimmedCheck = (): ValueCheck | Error => (trimmed ??= p.schema === p.real ? realCheck : validatorFor(ctx.supRoot, p.schema));
+  const trimmedCheck = (): ValueCheck | Error =>
+    (trimmed ??=
+      p.schema === p.real
+        ? realCheck
+        : ctx.trimmedCompiles++ < MAX_TRIMMED_COMPILES
+          ? validatorFor(ctx.supRoot, p.schema)
+          : new Error("too many values to validate"));
   const supCheck: ValueCheck | Error =
     realCheck instanceof Error
       ? trimmedCheck()
@@ -737,7 +759,10 @@ function checkValues(ctx: Ctx, values: unknown[], subReal: JsonSchema, p: SupSid
   const subCheck = validatorFor(ctx.subRoot, subReal);
   const problems: CompatibilityProblem[] = [];
   for (const value of values) {
-    if (!(subCheck instanceof Error) && !subCheck(value).ok) continue;
+    if (!(subCheck instanceof Error)) {
+      const r = subCheck(value);
+      if (!r.ok && !r.threw) continue;
+    }
     const r = supCheck(value);
     if (r.ok) continue;
     const keyword = r.error?.keyword;
@@ -1272,7 +1297,7 @@ function dedupe(problems: CompatibilityProblem[]): CompatibilityProblem[] {
  * @param labels - names used in messages, e.g. `{ sub: "v1", sup: "v2" }`
  */
 export function findSubsetViolations(sub: JsonSchema, sup: JsonSchema, labels: { sub: string; sup: string }): CompatibilityProblem[] {
-  const ctx: Ctx = { subRoot: sub, supRoot: sup, labels, active: new Map(), steps: 0, nesting: 0 };
+  const ctx: Ctx = { subRoot: sub, supRoot: sup, labels, active: new Map(), steps: 0, nesting: 0, trimmedCompiles: 0 };
   return dedupe(checkSub(ctx, { schema: sub, real: sub }, { schema: sup, real: sup, ptr: "" }, { depth: 0, path: [] }));
 }
 

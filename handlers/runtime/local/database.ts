@@ -223,6 +223,11 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX inbox_channel ON inbox (channel, id);
   `,
+  `
+  -- One outcome per message and status: a redelivered event or message (after a crash)
+  -- records what happened again, and the log must not count it twice.
+  CREATE UNIQUE INDEX outcomes_key_status ON outcomes (idempotency_key, status) WHERE idempotency_key IS NOT NULL;
+  `,
 ];
 
 export interface OpenOptions {

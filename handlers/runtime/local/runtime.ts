@@ -20,12 +20,13 @@ import { rules as shippedRules } from "../../rules";
 import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
 import { readLocalConfig, type LocalConfig } from "./config";
 import { databasePath, openDatabase, type Database } from "./database";
+import { lockDataDir } from "./data-dir-lock";
 import { SqliteInbox } from "./inbox";
 import { createLogger, maskAddress } from "./logger";
 import { QueueWorker, type Settlement } from "./queue-worker";
 import { startPushSink, type PushSink } from "./sinks/push-sink";
-import { startSmtpSink } from "./sinks/smtp-sink";
-import { startTwilioSink } from "./sinks/twilio-sink";
+import { startSmtpSink, type SmtpSink } from "./sinks/smtp-sink";
+import { startTwilioSink, type TwilioSink } from "./sinks/twilio-sink";
 import { SqliteQueues } from "./sqlite-queue";
 import { SqliteDirectory, SqliteEventLog, SqliteFrequencyLimiter, SqliteIdempotencyStore, SqliteOutcomes, type OutcomeRecord } from "./sqlite-stores";
 
@@ -56,6 +57,8 @@ export interface LocalRuntime {
   /** Where deliveries go: "local sink" or the configured provider, per channel. */
   readonly providers: Readonly<Record<string, string>>;
   readonly pushSink: PushSink;
+  /** The local sinks that are running (a channel with a real provider has none). */
+  readonly sinks: { readonly smtp?: SmtpSink; readonly push: PushSink; readonly twilio?: TwilioSink };
   /** Signs and verifies one-click unsubscribe links. */
   readonly unsubscribeSecret: string;
   readonly workers: ReadonlyMap<string, QueueWorker<any>>;
@@ -78,8 +81,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const rules = compileRules(options.rules ?? shippedRules, channels);
 
   mkdirSync(config.dataDir, { recursive: true });
+  const unlock = lockDataDir(config.dataDir);
   const db = openDatabase(databasePath(config.dataDir));
   const queues = new SqliteQueues(db);
+  // Alone on this store (the lock says so): leases found now belong to a process that died.
+  const recovered = queues.releaseAllLeases();
+  if (recovered > 0) logger.warn({ messages: recovered }, "recovered messages leased by a previous run that did not stop cleanly");
   const directory = new SqliteDirectory(db);
   const idempotency = new SqliteIdempotencyStore(db);
   const limiter = new SqliteFrequencyLimiter(db);
@@ -207,7 +214,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               return { kind: "ack", apply: () => outcomes.append([{ ...base, status: "sent", reason: "delivered", at, ...(outcome.providerMessageId ? { detail: outcome.providerMessageId } : {}) }]) };
             case "duplicate":
               log.info({ previous: outcome.record.status }, "already handled; not sent again");
-              return { kind: "ack" };
+              // The earlier run may have died before recording its outcome; the outcome
+              // log ignores a repeat of the same key and status.
+              return { kind: "ack", apply: () => outcomes.append([{ ...base, status: outcome.record.status, reason: outcome.record.status === "sent" ? "delivered" : (outcome.record.reason ?? "failed"), at }]) };
             case "deferred":
               return { kind: "defer", untilMs: outcome.untilMs };
             case "busy":
@@ -249,6 +258,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     channels,
     providers,
     pushSink,
+    sinks: { push: pushSink, ...(smtpSink ? { smtp: smtpSink } : {}), ...(twilioSink ? { twilio: twilioSink } : {}) },
     unsubscribeSecret: secrets.unsubscribeSecret,
     workers,
     logger,
@@ -265,6 +275,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await Promise.all([...senders.values()].map((sender) => sender.close().catch(() => undefined)));
       await Promise.all([pushSink.close(), smtpSink?.close(), twilioSink?.close()]);
       db.close();
+      unlock();
     },
   };
 }

@@ -91,6 +91,7 @@ export class SqliteQueues {
     enqueue: Statement<[string, string, number, number]>;
     lease: Statement<[number, number, string, number, number], MessageRow>;
     ack: Statement<[number, string]>;
+    releaseAll: Statement<[number]>;
     reschedule: Statement<[number, string, number, string, number]>;
     toDeadLetters: Statement<[string, number, number, string]>;
     remove: Statement<[number]>;
@@ -123,6 +124,7 @@ export class SqliteQueues {
           RETURNING id, queue, body, attempts, enqueued_at, lease_token, lease_expires_at, last_error`,
       ),
       ack: db.prepare("DELETE FROM queue_messages WHERE id = ? AND lease_token = ?"),
+      releaseAll: db.prepare("UPDATE queue_messages SET lease_token = NULL, lease_expires_at = NULL, available_at = ? WHERE lease_token IS NOT NULL"),
       reschedule: db.prepare(
         `UPDATE queue_messages SET lease_token = NULL, lease_expires_at = NULL, available_at = ?, last_error = ?
           WHERE id = ? AND lease_token = ? AND attempts < ?`,
@@ -196,6 +198,15 @@ export class SqliteQueues {
   enqueueMany(items: ReadonlyArray<{ readonly queue: string; readonly body: unknown; readonly delayMs?: number }>): number[] {
     const rows = items.map((item) => [item.queue, serialize(item.body), Math.max(0, item.delayMs ?? 0)] as const);
     return rows.length === 0 ? [] : this.enqueueAll(rows);
+  }
+
+  /**
+   * Makes every leased message available now. Only for a process that owns the store
+   * alone and has just started: any lease it finds belonged to a process that died, and
+   * waiting out a lease sized for a slow provider would only delay recovery.
+   */
+  releaseAllLeases(): number {
+    return this.statements.releaseAll.run(this.now()).changes;
   }
 
   /**

@@ -275,7 +275,7 @@ export class SqliteOutcomes {
 
   constructor(db: Database) {
     const insert = db.prepare<[string, string, string, string | null, string | null, string | null, string, string, string | null, number]>(
-      `INSERT INTO outcomes (event_source, event_id, rule, recipient_id, channel, idempotency_key, status, reason, detail, at)
+      `INSERT OR IGNORE INTO outcomes (event_source, event_id, rule, recipient_id, channel, idempotency_key, status, reason, detail, at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.appendTx = db.transaction((records: readonly OutcomeRecord[]) => {

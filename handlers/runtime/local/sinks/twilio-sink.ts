@@ -35,6 +35,10 @@ export interface TwilioSink {
    * `failNext(21610, 400)`.
    */
   failNext(code: number, status: number, count?: number): void;
+  /** Holds each Messages request this long before answering (a slow provider, for tests and benchmarks). */
+  setLatency(ms: number): void;
+  /** Most Messages requests the sink has seen in progress at once: what the provider observes of herald's cap. */
+  readonly peakConcurrent: number;
   close(): Promise<void>;
 }
 
@@ -179,6 +183,9 @@ export async function startTwilioSink(options: TwilioSinkOptions): Promise<Twili
   if (authToken === "" || /[\s:]/.test(authToken)) throw new Error("authToken must be non-empty, without spaces or colons");
 
   const failures: { code: number; status: number }[] = [];
+  let latencyMs = 0;
+  let active = 0;
+  let peakConcurrent = 0;
   const messages = new Map<string, MessageResource>();
   const base = `/${API_VERSION}/Accounts/${accountSid}`;
 
@@ -262,6 +269,17 @@ export async function startTwilioSink(options: TwilioSinkOptions): Promise<Twili
     }
     if (req.method !== "POST") throw new TwilioFailure(405, 20004, "Method not allowed", { allow: "POST" });
 
+    active += 1;
+    peakConcurrent = Math.max(peakConcurrent, active);
+    try {
+      if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+      await createFromRequest(req, res);
+    } finally {
+      active -= 1;
+    }
+  }
+
+  async function createFromRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const form = await readForm(req);
     const injected = failures.shift();
     if (injected) throw new TwilioFailure(injected.status, injected.code, `Failure injected by the herald local sink (${injected.code})`);
@@ -327,6 +345,12 @@ export async function startTwilioSink(options: TwilioSinkOptions): Promise<Twili
       if (!Number.isInteger(code) || code < 0) throw new RangeError("failNext code must be a Twilio error code");
       if (!Number.isInteger(count) || count < 1) throw new RangeError("failNext count must be a positive integer");
       for (let i = 0; i < count; i++) failures.push({ code, status });
+    },
+    setLatency(ms: number) {
+      latencyMs = ms;
+    },
+    get peakConcurrent() {
+      return peakConcurrent;
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
