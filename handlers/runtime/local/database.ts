@@ -231,6 +231,8 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 export interface OpenOptions {
+  /** Hold the file lock for the connection's lifetime (one process owns the store). */
+  exclusive?: boolean;
   /** Open without writing (no directory, no migrations): `herald status` on a live file. */
   readonly readonly?: boolean;
   /** How long a statement waits for another connection's write lock. Default 5 s. */
@@ -314,6 +316,12 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
         // The journal mode is stored in the file; setting it needs a write lock.
         db.pragma("journal_mode = WAL");
         db.pragma("synchronous = NORMAL");
+        if (options.exclusive) {
+          // The runtime is the store's only user (the CLI goes through its HTTP API), so
+          // it keeps the file lock for good instead of taking it on every commit: most of
+          // a small commit's cost here is lock system calls.
+          db.pragma("locking_mode = EXCLUSIVE");
+        }
         return migrate(db, options.migrations ?? MIGRATIONS);
       }
       return currentVersion(db);

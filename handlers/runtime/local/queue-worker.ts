@@ -42,7 +42,12 @@ export class QueueWorker<T = unknown> {
   private flushScheduled = false;
   private readonly idle = new Set<() => void>();
 
-  constructor(private readonly options: QueueWorkerOptions<T>) {}
+  /** Free slots that make a lease worth its write. */
+  private readonly refillAt: number;
+
+  constructor(private readonly options: QueueWorkerOptions<T>) {
+    this.refillAt = Math.max(1, Math.floor(Math.min(options.batchSize, options.concurrency) / 2));
+  }
 
   get active(): number {
     return this.inFlight;
@@ -105,9 +110,13 @@ export class QueueWorker<T = unknown> {
       })
       .finally(() => {
         this.inFlight -= 1;
-        if (this.inFlight === 0) for (const resolve of this.idle) resolve();
-        this.idle.clear();
-        this.notify();
+        if (this.inFlight === 0) {
+          for (const resolve of this.idle) resolve();
+          this.idle.clear();
+        }
+        // Refill in batches: a lease is a write, and one per finished message would cost
+        // more than the messages themselves on a busy queue.
+        if (this.inFlight === 0 || this.options.concurrency - this.inFlight >= this.refillAt) this.notify();
       });
   }
 

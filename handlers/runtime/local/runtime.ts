@@ -82,7 +82,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   mkdirSync(config.dataDir, { recursive: true });
   const unlock = lockDataDir(config.dataDir);
-  const db = openDatabase(databasePath(config.dataDir));
+  const db = openDatabase(databasePath(config.dataDir), { exclusive: true });
   const queues = new SqliteQueues(db);
   // Alone on this store (the lock says so): leases found now belong to a process that died.
   const recovered = queues.releaseAllLeases();
