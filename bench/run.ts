@@ -7,8 +7,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import type { Figure, Suite } from "./measure";
 import { hotPath } from "./suites/hot-path";
+import { localRuntime } from "./suites/local-runtime";
 
-const suites: Suite[] = [hotPath];
+const suites: Suite[] = [hotPath, localRuntime];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -1,0 +1,269 @@
+/**
+ * The local runtime end to end: HTTP ingest to delivered into the local sinks over SMTP,
+ * Web Push and the Twilio API, three notifications per event, durable store. Side by
+ * side in the same run: the same fan-out built on BullMQ with a Redis server (Debian's
+ * redis-server, started here on loopback with AOF every second), with the same rules,
+ * channel code and sinks, so the difference is the queueing.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Queue, Worker } from "bullmq";
+import { channels } from "../../handlers/channels";
+import { compileRules, evaluateEvent } from "../../handlers/core/evaluate";
+import { InMemoryDirectory } from "../../handlers/core/in-memory-directory";
+import { InMemoryFrequencyLimiter } from "../../handlers/core/policies";
+import type { ChannelMessage, ChannelSender } from "../../handlers/core/ports";
+import { SchemaRegistry } from "../../handlers/core/schema-registry";
+import { startHttpServer } from "../../handlers/runtime/local/http-server";
+import { createLogger } from "../../handlers/runtime/local/logger";
+import { startLocalRuntime } from "../../handlers/runtime/local/runtime";
+import { startPushSink } from "../../handlers/runtime/local/sinks/push-sink";
+import { startSmtpSink } from "../../handlers/runtime/local/sinks/smtp-sink";
+import { startTwilioSink } from "../../handlers/runtime/local/sinks/twilio-sink";
+import { channelRegistry } from "../../handlers/channels";
+import { rules } from "../../handlers/rules";
+import { schemaSet } from "../../schemas/generated/schema-set";
+import { median, type Figure, type Suite } from "../measure";
+
+const template = JSON.parse(readFileSync("schemas/events/order.shipped/examples/v1-standard.json", "utf8"));
+const event = (i: number, prefix: string) => ({ ...template, id: `${prefix}-${i}`, data: { ...template.data, customerId: "cus_bench" } });
+const recipient = { id: "cus_bench", name: "Bench", contacts: { email: "bench@example.com", phone: "+14155550123" }, locale: "en", timeZone: "UTC" };
+const silent = createLogger({ level: "silent" });
+
+export const localRuntime: Suite = {
+  name: "local runtime",
+  async run({ quick }) {
+    const events = quick ? 300 : 1_000;
+    const repeats = quick ? 1 : 3;
+    const figures: Figure[] = [];
+
+    const heraldRates: number[] = [];
+    let peakRss = 0;
+    for (let r = 0; r < repeats; r += 1) {
+      const run = await heraldThroughput(events, `h${r}`);
+      heraldRates.push(run.eventsPerSecond);
+      peakRss = Math.max(peakRss, run.peakRssBytes);
+    }
+    const latency = await heraldLatency(200, quick ? 4_000 : 10_000);
+    const herald = median(heraldRates);
+    figures.push(
+      { id: "local.events-per-second", label: "local runtime end to end, 3 notifications/event", value: herald, unit: "events/s", spread: [Math.min(...heraldRates), Math.max(...heraldRates)], goal: ">= 1000", met: herald >= 1_000 },
+      { id: "local.p50-ms-at-200", label: "publish-to-delivered p50 at 200 events/s", value: latency.p50, unit: "ms" },
+      { id: "local.p99-ms-at-200", label: "publish-to-delivered p99 at 200 events/s", value: latency.p99, unit: "ms", goal: "< 250", met: latency.p99 < 250 },
+      { id: "local.achieved-rate-at-200", label: "rate actually delivered in the latency run", value: latency.deliveredRate, unit: "events/s" },
+      { id: "local.peak-rss", label: "peak memory (RSS) in the throughput runs, sinks included", value: peakRss / 2 ** 20, unit: "MiB" },
+    );
+
+    if (!hasRedis()) {
+      process.stderr.write("local runtime: redis-server not found (apt-get install redis-server); BullMQ comparison skipped\n");
+      return figures;
+    }
+    const bullRates: number[] = [];
+    for (let r = 0; r < repeats; r += 1) bullRates.push(await bullmqThroughput(events, `b${r}`));
+    const bull = median(bullRates);
+    figures.push(
+      { id: "local.bullmq.events-per-second", label: "same fan-out on BullMQ 6.7 + Redis 7 (AOF everysec)", value: bull, unit: "events/s", spread: [Math.min(...bullRates), Math.max(...bullRates)] },
+      { id: "local.ratio-vs-bullmq", label: "herald local / BullMQ, end to end", value: herald / bull, unit: "x", goal: "> 1", met: herald > bull },
+    );
+    return figures;
+  },
+};
+
+async function startHerald() {
+  const dataDir = mkdtempSync(join(tmpdir(), "herald-bench-"));
+  const runtime = await startLocalRuntime({ env: { HERALD_PORT: "0", HERALD_DATA_DIR: dataDir, HERALD_POLL_MS: "20" }, logger: silent });
+  const http = await startHttpServer(runtime);
+  await runtime.directory.put(recipient);
+  await runtime.directory.put({ ...recipient, contacts: { ...recipient.contacts, push: [runtime.pushSink.createSubscription()] } });
+  const sent = runtime.db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM outcomes WHERE status = 'sent'");
+  return {
+    runtime,
+    url: http.url,
+    sentCount: () => sent.get()!.n,
+    async stop() {
+      await http.close();
+      await runtime.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function publish(url: string, batch: unknown[]): Promise<void> {
+  const response = await fetch(`${url}/v1/events`, { method: "POST", headers: { "content-type": "application/cloudevents-batch+json" }, body: JSON.stringify(batch) });
+  if (response.status !== 202) throw new Error(`publish failed: ${response.status} ${await response.text()}`);
+}
+
+async function heraldThroughput(count: number, prefix: string): Promise<{ eventsPerSecond: number; peakRssBytes: number }> {
+  const herald = await startHerald();
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+  const started = performance.now();
+  for (let i = 0; i < count; i += 100) await publish(herald.url, Array.from({ length: Math.min(100, count - i) }, (_, k) => event(i + k, prefix)));
+  await waitUntil(() => herald.sentCount() >= count * 3, "herald deliveries");
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  await herald.stop();
+  return { eventsPerSecond: count / seconds, peakRssBytes: peak };
+}
+
+/** Publishes one event every 1000/rate ms for `durationMs`; latency = last of its three sends minus its publish. */
+async function heraldLatency(rate: number, durationMs: number): Promise<{ p50: number; p99: number; deliveredRate: number }> {
+  const herald = await startHerald();
+  const publishedAt = new Map<string, number>();
+  const interval = 1000 / rate;
+  const started = Date.now();
+  let i = 0;
+  const inflight: Promise<void>[] = [];
+  while (Date.now() - started < durationMs) {
+    const due = started + i * interval;
+    if (Date.now() < due) await sleep(due - Date.now());
+    const e = event(i, "lat");
+    publishedAt.set(e.id, Date.now());
+    inflight.push(publish(herald.url, [e]));
+    i += 1;
+  }
+  await Promise.all(inflight);
+  await waitUntil(() => herald.sentCount() >= i * 3, "herald deliveries in the latency run");
+  const finished = Date.now();
+  const rows = herald.runtime.db
+    .prepare<[], { event_id: string; last: number }>("SELECT event_id, MAX(at) AS last FROM outcomes WHERE status = 'sent' GROUP BY event_id")
+    .all();
+  await herald.stop();
+  const latencies = rows.map((row) => row.last - publishedAt.get(row.event_id)!).sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  return { p50: at(0.5), p99: at(0.99), deliveredRate: i / ((finished - started) / 1000) };
+}
+
+function hasRedis(): boolean {
+  return spawnSync("redis-server", ["--version"]).status === 0;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "herald-redis-"));
+  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""], { stdio: "ignore" });
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    if (spawnSync("redis-cli", ["-p", String(port), "ping"]).stdout?.toString().trim() === "PONG") break;
+    await sleep(50);
+  }
+  return {
+    port,
+    async stop() {
+      await new Promise((resolve) => {
+        child.once("exit", resolve);
+        child.kill("SIGTERM");
+      });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The same fan-out as herald's, on BullMQ: a rules queue, a queue per channel with its cap, retries with backoff. */
+async function bullmqThroughput(count: number, prefix: string): Promise<number> {
+  const redis = await startRedis();
+  const connection = { host: "127.0.0.1", port: redis.port, maxRetriesPerRequest: null };
+  const smtp = await startSmtpSink({ host: "127.0.0.1", port: 0, onDelivery: () => {} });
+  const twilio = await startTwilioSink({ port: 0, onDelivery: () => {} });
+  const vapid = (await import("web-push")).default.generateVAPIDKeys();
+  const pushSink = await startPushSink({ port: 0, onDelivery: () => {}, vapidPublicKey: vapid.publicKey });
+  const env = {
+    HERALD_SMTP_URL: smtp.url,
+    HERALD_EMAIL_FROM: "herald <herald@example.com>",
+    HERALD_VAPID_PUBLIC_KEY: vapid.publicKey,
+    HERALD_VAPID_PRIVATE_KEY: vapid.privateKey,
+    HERALD_VAPID_SUBJECT: "mailto:herald@example.com",
+    HERALD_PUSH_ALLOW_HOSTS: new URL(pushSink.origin).host,
+    TWILIO_ACCOUNT_SID: twilio.accountSid,
+    TWILIO_AUTH_TOKEN: twilio.authToken,
+    HERALD_TWILIO_API_BASE: twilio.apiBase,
+    HERALD_SMS_FROM: "+15005550006",
+  };
+  const senders = new Map<string, ChannelSender>(channels.map((c) => [c.name, c.createSender(c.readConfig(env), { logger: silent })]));
+  const context = {
+    registry: new SchemaRegistry(schemaSet),
+    rules: compileRules(rules, channelRegistry()),
+    directory: new InMemoryDirectory([{ ...recipient, contacts: { ...recipient.contacts, push: [pushSink.createSubscription()] } }]),
+    limiter: new InMemoryFrequencyLimiter(),
+  };
+  const channelQueues = new Map(channels.map((c) => [c.name, new Queue(`${prefix}-${c.name}`, { connection })]));
+  const rulesQueue = new Queue(`${prefix}-rules`, { connection });
+  let delivered = 0;
+  let lastFailure = "none";
+  const workers = [
+    new Worker(
+      `${prefix}-rules`,
+      async (job) => {
+        const result = await evaluateEvent(job.data as object, context);
+        if (!result.accepted) return;
+        const byChannel = new Map<string, ChannelMessage[]>();
+        for (const message of result.messages) byChannel.set(message.meta.channel, [...(byChannel.get(message.meta.channel) ?? []), message]);
+        for (const [channel, messages] of byChannel) {
+          const adapter = channels.find((c) => c.name === channel)!;
+          await channelQueues.get(channel)!.addBulk(
+            messages.map((message) => ({
+              name: channel,
+              data: message,
+              // The idempotency key as job id: BullMQ's own dedupe of a repeated add.
+              opts: { jobId: message.meta.idempotencyKey, attempts: adapter.defaults.maxAttempts, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: true },
+            })),
+          );
+        }
+      },
+      { connection, concurrency: 8 },
+    ),
+    ...channels.map(
+      (adapter) =>
+        new Worker(
+          `${prefix}-${adapter.name}`,
+          async (job) => {
+            await senders.get(adapter.name)!.send(job.data as ChannelMessage);
+            delivered += 1;
+          },
+          { connection, concurrency: adapter.defaults.concurrency },
+        ),
+    ),
+  ];
+  const started = performance.now();
+  for (let i = 0; i < count; i += 100) {
+    await rulesQueue.addBulk(
+      Array.from({ length: Math.min(100, count - i) }, (_, k) => {
+        const e = event(i + k, prefix);
+        return { name: "event", data: e, opts: { jobId: `${e.source}|${e.id}`.replace(/:/g, "_"), attempts: 5, removeOnComplete: true } };
+      }),
+    );
+  }
+  for (const worker of workers) worker.on("failed", (_job, error) => (lastFailure = error.message));
+  await waitUntil(() => delivered >= count * 3, `BullMQ deliveries (last failure: ${lastFailure})`);
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(workers.map((worker) => worker.close()));
+  await Promise.all([rulesQueue, ...channelQueues.values()].map((queue) => queue.close()));
+  await Promise.all([...senders.values()].map((sender) => sender.close()));
+  await Promise.all([smtp.close(), twilio.close(), pushSink.close()]);
+  await redis.stop();
+  return count / seconds;
+}
+
+/** Waits for `check`, failing loudly after two minutes instead of hanging the benchmark. */
+async function waitUntil(check: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`benchmark: timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
