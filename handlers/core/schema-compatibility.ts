@@ -24,19 +24,9 @@ import type { ErrorObject } from "ajv";
 /** A JSON Schema document or subschema: boolean, or an object of keywords. */
 export type JsonSchema = boolean | { [k: string]: unknown };
 
-/** Compatibility modes, with the same names schema registries use. */
-export const COMPATIBILITY_MODES = [
-  "BACKWARD",
-  "BACKWARD_TRANSITIVE",
-  "FORWARD",
-  "FORWARD_TRANSITIVE",
-  "FULL",
-  "FULL_TRANSITIVE",
-  "NONE",
-] as const;
-
-/** One of {@link COMPATIBILITY_MODES}. */
-export type CompatibilityMode = (typeof COMPATIBILITY_MODES)[number];
+// The modes are declared once, with the rest of the schema metadata.
+import { COMPATIBILITY_MODES, type CompatibilityMode } from "./schema-set";
+export { COMPATIBILITY_MODES, type CompatibilityMode };
 
 /** One reason the checker could not prove containment. */
 export interface CompatibilityProblem {
