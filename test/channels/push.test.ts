@@ -73,18 +73,7 @@ function message(
 
 describe("push adapter: opening and config", () => {
   it("opens like every channel module", () => {
-    expect(Object.keys(push)).toEqual([
-      "name",
-      "messageSchemaVersion",
-      "defaults",
-      "templateParts",
-      "addressesOf",
-      "buildMessage",
-      "readConfig",
-      "createSender",
-      "classify",
-      "addressOf",
-    ]);
+    // The member order itself is checked for every channel in build-message.test.ts.
     expect(push.name).toBe("push");
     expect(push.messageSchemaVersion).toBe(1);
     expect(push.defaults).toEqual({ concurrency: 50, maxAttempts: 8, timeoutMs: 10_000, batchSize: 10 });

@@ -216,18 +216,28 @@ async function addPushSubscription(runtime: LocalRuntime, id: string, local: boo
   }
 }
 
-/** One-click unsubscribe (RFC 8058 POST) and the link in the mail (GET). */
+/**
+ * One-click unsubscribe. POST (RFC 8058, what mail clients send for List-Unsubscribe-Post)
+ * opts the recipient out. GET, the link in the mail body, only shows a confirmation
+ * button: mail scanners prefetch links, and a prefetch must not unsubscribe anyone.
+ */
 async function unsubscribe(runtime: LocalRuntime, url: URL, method: string, response: ServerResponse): Promise<void> {
   const request = verifyUnsubscribe(runtime.unsubscribeSecret, url.searchParams);
   if (!request) throw new HttpError(400, { error: "invalid-link", message: "this unsubscribe link is not valid" });
+  const what = `${escapeHtml(request.category)} messages by ${escapeHtml(request.channel)}`;
+  if (method === "GET") {
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    response.end(
+      `<!doctype html><title>Unsubscribe</title><form method="post" action="${escapeHtml(url.pathname + url.search)}"><p>Stop receiving ${what}?</p><button name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`,
+    );
+    return;
+  }
   const recipient = await runtime.directory.get(request.recipientId);
   if (recipient) {
     const optOuts = [...(recipient.optOuts ?? []).filter((o) => !(o.category === request.category && o.channel === request.channel)), { category: request.category, channel: request.channel }];
     await runtime.directory.put({ ...recipient, optOuts });
   }
-  if (method === "POST") return send(response, 200, { unsubscribed: request });
-  response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-  response.end(`<!doctype html><title>Unsubscribed</title><p>You will no longer receive ${escapeHtml(request.category)} messages by ${escapeHtml(request.channel)}.</p>`);
+  send(response, 200, { unsubscribed: request });
 }
 
 function status(runtime: LocalRuntime): Record<string, unknown> {

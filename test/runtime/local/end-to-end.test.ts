@@ -154,3 +154,23 @@ describe("local runtime, bad input over HTTP", () => {
     expect((await herald.post("/v1/recipients/nobody/push-subscriptions/local", {})).status).toBe(404);
   });
 });
+
+describe("local runtime, one-click unsubscribe", () => {
+  it("opts out on POST only (a GET, as a mail scanner's prefetch, changes nothing) and refuses a forged link", async () => {
+    herald = await startTestRuntime();
+    await herald.put("/v1/recipients/cus_ada", ada);
+    await herald.post("/v1/events", shippedExamples().find((e) => e.file === "v1-standard.json")!.event);
+    const mail = await waitFor(async () => (await inbox("email"))[0], 10_000, "the order e-mail");
+    const link = /<(http[^>]+)>/.exec(mail.content.headers["list-unsubscribe"])![1]!;
+    const path = link.slice(herald.url.length);
+
+    const page = await fetch(link);
+    expect(await page.text()).toContain("Stop receiving orders messages by email?");
+    expect((await herald.get("/v1/recipients/cus_ada")).optOuts).toBeUndefined();
+
+    expect((await herald.post(path.replace("r=cus_ada", "r=cus_grace"), "List-Unsubscribe=One-Click", "application/x-www-form-urlencoded")).status).toBe(400);
+    const done = await herald.post(path, "List-Unsubscribe=One-Click", "application/x-www-form-urlencoded");
+    expect(done.status).toBe(200);
+    expect((await herald.get("/v1/recipients/cus_ada")).optOuts).toEqual([{ category: "orders", channel: "email" }]);
+  });
+});
