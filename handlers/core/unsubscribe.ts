@@ -12,10 +12,28 @@ export interface UnsubscribeConfig {
  * nobody can unsubscribe someone else by editing the query string.
  */
 export function unsubscribeUrl(config: UnsubscribeConfig, recipientId: string, category: string, channel: string): string {
-  // Built by hand: URLSearchParams costs more than the HMAC on the rules hot path.
-  const signature = sign(config.secret, recipientId, category, channel);
-  return `${config.baseUrl}?r=${encodeURIComponent(recipientId)}&c=${encodeURIComponent(category)}&ch=${encodeURIComponent(channel)}&s=${signature}`;
+  // The same recipient gets the same link for every message of a category: remember
+  // recent ones rather than paying an HMAC per message on the rules hot path.
+  let cache = signedLinks.get(config);
+  if (!cache) {
+    cache = new Map();
+    signedLinks.set(config, cache);
+  }
+  const key = `${config.baseUrl}\u0000${recipientId}\u0000${category}\u0000${channel}`;
+  let link = cache.get(key);
+  if (link === undefined) {
+    // Built by hand: URLSearchParams costs more than the HMAC itself.
+    const signature = sign(config.secret, recipientId, category, channel);
+    link = `${config.baseUrl}?r=${encodeURIComponent(recipientId)}&c=${encodeURIComponent(category)}&ch=${encodeURIComponent(channel)}&s=${signature}`;
+    if (cache.size >= LINK_CACHE_SIZE) cache.clear();
+    cache.set(key, link);
+  }
+  return link;
 }
+
+/** Recently signed links per config (keyed by object, so a new secret never reuses old links). */
+const signedLinks = new WeakMap<UnsubscribeConfig, Map<string, string>>();
+const LINK_CACHE_SIZE = 10_000;
 
 /** The opt-out a link asks for, or undefined when its signature does not match. */
 export function verifyUnsubscribe(secret: string, query: URLSearchParams): { recipientId: string; category: string; channel: string } | undefined {
