@@ -204,7 +204,7 @@ async function recipientRoute(runtime: LocalRuntime, method: string, id: string,
 async function addPushSubscription(runtime: LocalRuntime, id: string, local: boolean, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const existing = await runtime.directory.get(id);
   if (!existing) throw new HttpError(404, { error: "not-found", message: `no recipient "${id}"` });
-  const subscription = local ? runtime.pushSink.createSubscription() : await readJson(request, 16 * 1024);
+  const subscription = local ? await runtime.pushSink.createSubscription() : await readJson(request, 16 * 1024);
   const push = [...(existing.contacts.push ?? []).filter((s) => s.endpoint !== (subscription as { endpoint?: unknown })?.endpoint), subscription];
   try {
     const recipient = parseRecipient({ ...existing, contacts: { ...existing.contacts, push } });
@@ -250,10 +250,17 @@ function status(runtime: LocalRuntime): Record<string, unknown> {
       active: worker.active,
       peakActive: worker.peakInFlight,
       ...(settings ? { concurrency: settings.concurrency, maxAttempts: settings.maxAttempts, provider: runtime.providers[name] } : { concurrency: runtime.config.rulesConcurrency }),
-      outcomes: name === "rules" ? runtime.outcomes.countsByStatus() : runtime.outcomes.countsByStatus(name),
+      // The rules stage reports what evaluation decided; channels also report what delivery did.
+      outcomes: name === "rules" ? pick(runtime.outcomes.countsByStatus(), RULE_STATUSES) : runtime.outcomes.countsByStatus(name),
     };
   }
   return { ingest: runtime.eventLog.counters(), stages: channels, inbox: runtime.inbox.counts() };
+}
+
+const RULE_STATUSES = ["accepted", "rejected", "filtered", "suppressed", "deferred", "throttled"] as const;
+
+function pick(counts: Partial<Record<string, number>>, keys: readonly string[]): Record<string, number> {
+  return Object.fromEntries(keys.filter((key) => counts[key] !== undefined).map((key) => [key, counts[key]!]));
 }
 
 function limitOf(url: URL): number {
