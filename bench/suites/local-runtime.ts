@@ -3,7 +3,8 @@
  * Web Push and the Twilio API, three notifications per event, durable store. Side by
  * side in the same run: the same fan-out built on BullMQ with a Redis server (Debian's
  * redis-server, started here on loopback with AOF every second), with the same rules,
- * channel code and sinks, so the difference is the queueing.
+ * channel code and sinks (in a worker thread on both sides), so the difference is the
+ * queueing.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -20,9 +21,7 @@ import { SchemaRegistry } from "../../handlers/core/schema-registry";
 import { startHttpServer } from "../../handlers/runtime/local/http-server";
 import { createLogger } from "../../handlers/runtime/local/logger";
 import { startLocalRuntime } from "../../handlers/runtime/local/runtime";
-import { startPushSink } from "../../handlers/runtime/local/sinks/push-sink";
-import { startSmtpSink } from "../../handlers/runtime/local/sinks/smtp-sink";
-import { startTwilioSink } from "../../handlers/runtime/local/sinks/twilio-sink";
+import { startSinksInWorker } from "../../handlers/runtime/local/sinks/sink-worker";
 import { channelRegistry } from "../../handlers/channels";
 import { rules } from "../../handlers/rules";
 import { schemaSet } from "../../schemas/generated/schema-set";
@@ -77,7 +76,7 @@ async function startHerald() {
   const runtime = await startLocalRuntime({ env: { HERALD_PORT: "0", HERALD_DATA_DIR: dataDir, HERALD_POLL_MS: "20" }, logger: silent });
   const http = await startHttpServer(runtime);
   await runtime.directory.put(recipient);
-  await runtime.directory.put({ ...recipient, contacts: { ...recipient.contacts, push: [runtime.pushSink.createSubscription()] } });
+  await runtime.directory.put({ ...recipient, contacts: { ...recipient.contacts, push: [await runtime.pushSink.createSubscription()] } });
   const sent = runtime.db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM outcomes WHERE status = 'sent'");
   return {
     runtime,
@@ -174,10 +173,12 @@ async function startRedis(): Promise<{ port: number; stop(): Promise<void> }> {
 async function bullmqThroughput(count: number, prefix: string): Promise<number> {
   const redis = await startRedis();
   const connection = { host: "127.0.0.1", port: redis.port, maxRetriesPerRequest: null };
-  const smtp = await startSmtpSink({ host: "127.0.0.1", port: 0, onDelivery: () => {} });
-  const twilio = await startTwilioSink({ port: 0, onDelivery: () => {} });
+  // The sinks run in a worker thread, as they do under herald, so both sides pay the same.
   const vapid = (await import("web-push")).default.generateVAPIDKeys();
-  const pushSink = await startPushSink({ port: 0, onDelivery: () => {}, vapidPublicKey: vapid.publicKey });
+  const sinks = await startSinksInWorker({ vapidPublicKey: vapid.publicKey, smtp: true, twilio: true, onDelivery: () => {} });
+  const smtp = sinks.smtp!;
+  const twilio = sinks.twilio!;
+  const pushSink = sinks.push;
   const env = {
     HERALD_SMTP_URL: smtp.url,
     HERALD_EMAIL_FROM: "herald <herald@example.com>",
@@ -194,7 +195,7 @@ async function bullmqThroughput(count: number, prefix: string): Promise<number> 
   const context = {
     registry: new SchemaRegistry(schemaSet),
     rules: compileRules(rules, channelRegistry()),
-    directory: new InMemoryDirectory([{ ...recipient, contacts: { ...recipient.contacts, push: [pushSink.createSubscription()] } }]),
+    directory: new InMemoryDirectory([{ ...recipient, contacts: { ...recipient.contacts, push: [await pushSink.createSubscription()] } }]),
     limiter: new InMemoryFrequencyLimiter(),
   };
   const channelQueues = new Map(channels.map((c) => [c.name, new Queue(`${prefix}-${c.name}`, { connection })]));
@@ -250,7 +251,7 @@ async function bullmqThroughput(count: number, prefix: string): Promise<number> 
   await Promise.all(workers.map((worker) => worker.close()));
   await Promise.all([rulesQueue, ...channelQueues.values()].map((queue) => queue.close()));
   await Promise.all([...senders.values()].map((sender) => sender.close()));
-  await Promise.all([smtp.close(), twilio.close(), pushSink.close()]);
+  await sinks.close();
   await redis.stop();
   return count / seconds;
 }

@@ -24,9 +24,7 @@ import { lockDataDir } from "./data-dir-lock";
 import { SqliteInbox } from "./inbox";
 import { createLogger, maskAddress } from "./logger";
 import { QueueWorker, type Settlement } from "./queue-worker";
-import { startPushSink, type PushSink } from "./sinks/push-sink";
-import { startSmtpSink, type SmtpSink } from "./sinks/smtp-sink";
-import { startTwilioSink, type TwilioSink } from "./sinks/twilio-sink";
+import { startSinksInWorker, type WorkerPushSink, type WorkerSmtpSink, type WorkerTwilioSink } from "./sinks/sink-worker";
 import { SqliteQueues } from "./sqlite-queue";
 import { SqliteDirectory, SqliteEventLog, SqliteFrequencyLimiter, SqliteIdempotencyStore, SqliteOutcomes, type OutcomeRecord } from "./sqlite-stores";
 
@@ -56,9 +54,12 @@ export interface LocalRuntime {
   readonly channels: ReadonlyMap<string, ChannelAdapter>;
   /** Where deliveries go: "local sink" or the configured provider, per channel. */
   readonly providers: Readonly<Record<string, string>>;
-  readonly pushSink: PushSink;
-  /** The local sinks that are running (a channel with a real provider has none). */
-  readonly sinks: { readonly smtp?: SmtpSink; readonly push: PushSink; readonly twilio?: TwilioSink };
+  readonly pushSink: WorkerPushSink;
+  /**
+   * The local sinks that are running (a channel with a real provider has none). They run
+   * in a worker thread; their control calls are async and resolve once applied.
+   */
+  readonly sinks: { readonly smtp?: WorkerSmtpSink; readonly push: WorkerPushSink; readonly twilio?: WorkerTwilioSink };
   /** Signs and verifies one-click unsubscribe links. */
   readonly unsubscribeSecret: string;
   readonly workers: ReadonlyMap<string, QueueWorker<any>>;
@@ -102,10 +103,26 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     privateKey: env.HERALD_VAPID_PRIVATE_KEY ?? secrets.vapid.privateKey,
     subject: env.HERALD_VAPID_SUBJECT ?? "mailto:herald@example.com",
   };
-  const pushSink = await startPushSink({ port: 0, onDelivery: record, vapidPublicKey: vapid.publicKey });
-  const smtpSink = env.HERALD_SMTP_URL ? undefined : await startSmtpSink({ host: "127.0.0.1", port: 0, onDelivery: record });
+  // The sinks stand in for remote providers: they run on their own thread (second core),
+  // reached over SMTP, Web Push and HTTP on 127.0.0.1 as before.
   const useTwilioSink = !(env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN);
-  const twilioSink = useTwilioSink ? await startTwilioSink({ port: 0, onDelivery: record }) : undefined;
+  let sinkWorker: Awaited<ReturnType<typeof startSinksInWorker>>;
+  try {
+    sinkWorker = await startSinksInWorker({
+      vapidPublicKey: vapid.publicKey,
+      smtp: !env.HERALD_SMTP_URL,
+      twilio: useTwilioSink,
+      onDelivery: record,
+      onError: (error) => logger.warn({ error: error.message }, "local sink error"),
+    });
+  } catch (error) {
+    db.close();
+    unlock();
+    throw error;
+  }
+  const pushSink = sinkWorker.push;
+  const smtpSink = sinkWorker.smtp;
+  const twilioSink = sinkWorker.twilio;
   const pushSinkHost = new URL(pushSink.origin).host;
   const channelEnv: ConfigSource = {
     ...env,
@@ -273,7 +290,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await rulesWorker.stop();
       await Promise.all([...workers.entries()].filter(([name]) => name !== RULES_QUEUE).map(([, worker]) => worker.stop()));
       await Promise.all([...senders.values()].map((sender) => sender.close().catch(() => undefined)));
-      await Promise.all([pushSink.close(), smtpSink?.close(), twilioSink?.close()]);
+      await sinkWorker.close();
       db.close();
       unlock();
     },

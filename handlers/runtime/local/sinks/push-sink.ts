@@ -258,7 +258,7 @@ export async function startPushSink(options: PushSinkOptions): Promise<PushSink>
       content,
     };
     try {
-      options.onDelivery(delivery);
+      await options.onDelivery(delivery);
     } catch {
       throw new Refusal(500, "the local sink could not record the push");
     }

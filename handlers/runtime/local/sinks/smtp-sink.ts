@@ -149,7 +149,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
         }
         const raw = Buffer.concat(chunks, kept);
         simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true }).then(
-          (parsed) => {
+          async (parsed) => {
             const queueId = `${Date.now().toString(36).toUpperCase()}${(++queueSeq).toString(36).toUpperCase()}`;
             const envelope = envelopeOf(session);
             const content: EmailSinkContent = {
@@ -172,7 +172,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
               content,
             };
             try {
-              options.onDelivery(delivery);
+              await options.onDelivery(delivery);
             } catch {
               return callback(smtpError(451, "4.3.0 The local sink could not record the message"));
             }

@@ -306,7 +306,7 @@ export async function startTwilioSink(options: TwilioSinkOptions): Promise<Twili
       content,
     };
     try {
-      options.onDelivery(delivery);
+      await options.onDelivery(delivery);
     } catch {
       throw new TwilioFailure(500, 20500, "Internal Server Error");
     }

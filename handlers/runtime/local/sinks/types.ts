@@ -21,11 +21,11 @@ export interface SinkDelivery {
 }
 
 /**
- * Receives each accepted delivery. Called before the sink acknowledges the message: if
- * it throws, the sink answers with a transient failure (SMTP 451, HTTP 500) so the
- * sender retries rather than losing the record.
+ * Receives each accepted delivery. Called, and awaited when it returns a promise, before the sink acknowledges the
+ * message: if it throws or its promise rejects, the sink answers with a transient failure
+ * (SMTP 451, HTTP 500) so the sender retries rather than losing the record.
  */
-export type DeliverySink = (delivery: SinkDelivery) => void;
+export type DeliverySink = (delivery: SinkDelivery) => unknown;
 
 /** `content` of an e-mail delivery, as parsed by mailparser. */
 export type EmailSinkContent = {
