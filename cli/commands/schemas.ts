@@ -49,7 +49,7 @@ export function registerSchemaCommands(program: Command, io: CliIo, setExit: (co
       const result = checkSchemaTree(tree);
       // Only a schema that is valid on its own may be published; other problems
       // (an unlocked version is one of them) are what locking is for.
-      const blocking = result.problems.filter((p) => !p.message.startsWith("not published yet") && !p.message.startsWith("the lock file is missing"));
+      const blocking = result.problems.filter((p) => p.code === undefined);
       if (blocking.length > 0) {
         for (const problem of blocking) io.err(formatProblem(problem));
         io.err("nothing locked: fix these first");

@@ -24,6 +24,8 @@ export interface Problem {
   readonly pointer?: string;
   readonly message: string;
   readonly hint?: string;
+  /** Set on problems that `herald schemas lock` itself resolves, so it can tell them apart. */
+  readonly code?: "not-locked" | "lock-missing";
 }
 
 /** The lock file: a fingerprint per published schema, keyed by its path under `schemas/`. */
@@ -229,7 +231,7 @@ export function checkSchemaTree(tree: SchemaTree, extraChecks: readonly ExtraChe
     if (entry.lockKey) fingerprints.set(entry.lockKey, { file: entry.file.path, fingerprint: schemaFingerprint(entry.schema) });
   }
   const lockPath = `${tree.dir}/${LOCK_FILE}`;
-  const lock = readLock(tree, report);
+  const lock = readLock(tree, report, (problem) => problems.push(problem));
   if (lock) {
     for (const [key, fingerprint] of Object.entries(lock.schemas)) {
       const current = fingerprints.get(key);
@@ -242,7 +244,9 @@ export function checkSchemaTree(tree: SchemaTree, extraChecks: readonly ExtraChe
       }
     }
     for (const [key, { file }] of fingerprints) {
-      if (!(key in lock.schemas)) report(file, "not published yet: missing from the lock file", `review it, then run \`herald schemas lock\` and commit ${lockPath}`);
+      if (!(key in lock.schemas)) {
+        problems.push({ file, message: "not published yet: missing from the lock file", hint: `review it, then run \`herald schemas lock\` and commit ${lockPath}`, code: "not-locked" });
+      }
     }
   }
 
@@ -311,10 +315,14 @@ function buildSchemaSet(tree: SchemaTree, valid: ReadonlyMap<string, ValidSchema
   return { envelope, events, messages };
 }
 
-function readLock(tree: SchemaTree, report: (file: string, message: string, hint?: string) => void): LockFile | undefined {
+function readLock(
+  tree: SchemaTree,
+  report: (file: string, message: string, hint?: string) => void,
+  push: (problem: Problem) => void,
+): LockFile | undefined {
   const path = `${tree.dir}/${LOCK_FILE}`;
   if (!tree.lock) {
-    report(path, "the lock file is missing, so published versions are not protected", "run `herald schemas lock` and commit it");
+    push({ file: path, message: "the lock file is missing, so published versions are not protected", hint: "run `herald schemas lock` and commit it", code: "lock-missing" });
     return undefined;
   }
   if (tree.lock.error !== undefined) {

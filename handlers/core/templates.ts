@@ -166,7 +166,8 @@ export interface CompiledRuleTemplates {
 // Engines: one per output format, shared by every rule (parsed templates keep a reference
 // to the engine that parsed them, which is how the html escape filter gets attached).
 
-function makeEngine(format: TemplatePart["format"]): Liquid {
+/** Builds the engine herald renders `format` parts with (exported so tests use the very same configuration). */
+export function makeEngine(format: TemplatePart["format"]): Liquid {
   const options: LiquidOptions = {
     strictVariables: true,
     strictFilters: true,

@@ -16,6 +16,7 @@ import { orderShippedTemplates } from "../../handlers/templates/order-shipped";
 import { paymentFailedTemplates } from "../../handlers/templates/payment-failed";
 import { testNotificationTemplates } from "../../handlers/templates/test-notification";
 import { welcomeTemplates } from "../../handlers/templates/welcome";
+import { makeEngine as makeHeraldEngine } from "../../handlers/core/templates";
 
 // ---------------------------------------------------------------------------------------
 // Engines: the brief's minimal configuration, and the one handlers/core/templates.ts uses.
@@ -23,25 +24,10 @@ import { welcomeTemplates } from "../../handlers/templates/welcome";
 type Config = "minimal" | "herald";
 
 function makeEngine(config: Config, escape: boolean): Liquid {
+  if (config === "herald") return makeHeraldEngine(escape ? "html" : "text");
   const options: LiquidOptions = { strictVariables: true, lenientIf: true, ownPropertyOnly: true };
   if (escape) options.outputEscape = "escape";
-  if (config === "herald") {
-    Object.assign(options, {
-      strictFilters: true,
-      templates: Object.create(null) as Record<string, string>,
-      relativeReference: false,
-      dynamicPartials: false,
-      cache: false,
-      timezoneOffset: 0,
-      locale: "en-US",
-      parseLimit: 1_000_000,
-      renderLimit: 500,
-      memoryLimit: 10_000_000,
-    });
-  }
-  const engine = new Liquid(options);
-  if (config === "herald") for (const tag of ["include", "render", "layout"]) delete engine.tags[tag];
-  return engine;
+  return new Liquid(options);
 }
 
 const ENGINES = {

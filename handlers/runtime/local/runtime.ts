@@ -242,8 +242,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               log.warn({ code: outcome.error.code, suppress: outcome.error.suppress }, "failed permanently");
               return { kind: "ack", apply: () => outcomes.append([{ ...base, status: "failed", reason: outcome.error.code, detail: outcome.error.message, at }]) };
             case "retry": {
-              const config = outcome.error instanceof ConfigError;
-              (config ? log.error : log.warn)({ code: outcome.error.code, delayMs: outcome.delayMs, alarm: config || undefined }, config ? "channel misconfigured; retrying slowly" : "failed; will retry");
+              const misconfigured = outcome.error instanceof ConfigError;
+              (misconfigured ? log.error : log.warn)(
+                { code: outcome.error.code, delayMs: outcome.delayMs, alarm: misconfigured || undefined },
+                misconfigured ? "channel misconfigured; retrying slowly" : "failed; will retry",
+              );
               return {
                 kind: "retry",
                 delayMs: outcome.delayMs,
