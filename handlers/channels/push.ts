@@ -34,6 +34,7 @@ import type {
   TemplatePart,
 } from "../core/ports";
 import { PUSH_MAX_PAYLOAD_BYTES } from "../core/push-limits";
+import { isPlainHttpUri } from "../core/http-uri";
 import type { Contacts, PushSubscriptionJson } from "../core/recipients";
 import { maskUrl, normalizeAllowEntry, resolveSafeTarget, type LookupFn, type SafeTarget } from "./push-address-guard";
 
@@ -477,9 +478,6 @@ const URGENCIES: ReadonlySet<unknown> = new Set<PushUrgency>(["very-low", "low",
 const TOPIC = /^[A-Za-z0-9_-]{1,32}$/;
 // Subscription keys as the schema has them: base64url, padding tolerated.
 const KEY_TEXT = /^[A-Za-z0-9_-]+=*$/;
-// The part of the schema's `format: uri` an http(s) link should use: ASCII RFC 3986
-// characters, one optional fragment, no IP-literal brackets.
-const HTTP_URI = /^https?:\/\/(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+(?:#(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)?$/;
 
 const TEMPLATE_PARTS: readonly TemplatePart[] = Object.freeze([
   Object.freeze({ name: "title", format: "text" } as const),
@@ -489,16 +487,6 @@ const TEMPLATE_PARTS: readonly TemplatePart[] = Object.freeze([
 
 function refuse(reason: string, detail: string): BuildMessageResult<PushMessage> {
   return { ok: false, reason, detail };
-}
-
-function isHttpUri(value: string): boolean {
-  if (!HTTP_URI.test(value)) return false;
-  try {
-    new URL(value);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -520,7 +508,7 @@ function subscriptionOf(entry: unknown): PushSubscriptionJson | undefined {
 function isUsableSubscription(target: unknown): target is PushSubscriptionJson {
   if (typeof target !== "object" || target === null) return false;
   const { endpoint, keys } = target as Partial<PushSubscriptionJson>;
-  if (typeof endpoint !== "string" || endpoint.length > MAX_ENDPOINT_LENGTH || !isHttpUri(endpoint)) return false;
+  if (typeof endpoint !== "string" || endpoint.length > MAX_ENDPOINT_LENGTH || !isPlainHttpUri(endpoint)) return false;
   if (typeof keys !== "object" || keys === null) return false;
   const { p256dh, auth } = keys;
   return (
@@ -557,7 +545,7 @@ function buildMessage(input: BuildMessageInput<PushSubscriptionJson>): BuildMess
   if (body.length > MAX_BODY_LENGTH) return refuse("body-too-long", `the body is ${body.length} characters, more than ${MAX_BODY_LENGTH}`);
   // An optional part that rendered to nothing is left out, as if it had not been given.
   const url = typeof parts.url === "string" ? parts.url.trim() : "";
-  if (url !== "" && !isHttpUri(url)) return refuse("invalid-url", "the url is not an absolute http(s) URL of plain URI characters");
+  if (url !== "" && !isPlainHttpUri(url)) return refuse("invalid-url", "the url is not an absolute http(s) URL of plain URI characters");
 
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   if (typeof ttlSeconds !== "number" || !Number.isInteger(ttlSeconds) || ttlSeconds < 0 || ttlSeconds > MAX_TTL_SECONDS) {

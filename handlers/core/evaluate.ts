@@ -4,10 +4,9 @@
  * and every message key is deterministic, so evaluating a redelivered event again
  * yields the same messages and the delivery stage's idempotency store drops the repeats.
  */
-import { createHash } from "node:crypto";
 import { parseEvent, summarize, validateEvent, type AcceptedEvent, type CloudEvent } from "./envelope";
 import { HeraldError, ValidationError, type Issue } from "./errors";
-import { idempotencyKey } from "./idempotency-key";
+import { idempotencyKey, sha256Hex } from "./idempotency-key";
 import { isOptedOut, quietHoursEnd, type FrequencyLimiter, type PolicyConfig } from "./policies";
 import type { ChannelAdapter, ChannelMessage, MessageMeta } from "./ports";
 import type { Contacts, PushSubscriptionJson, Recipient, RecipientDirectory } from "./recipients";
@@ -295,7 +294,7 @@ async function resolveRecipients(
   const read = (field: string): unknown => source.fields[field]?.(event.data);
   const contacts = inlineContacts(read);
   const givenId = read("id");
-  const id = typeof givenId === "string" && givenId !== "" ? givenId : `inline:${createHash("sha256").update(JSON.stringify(contacts)).digest("hex").slice(0, 24)}`;
+  const id = typeof givenId === "string" && givenId !== "" ? givenId : `inline:${sha256Hex(JSON.stringify(contacts)).slice(0, 24)}`;
   // Someone who is in the directory keeps their opt-outs, quiet hours and locale even
   // when the event carries the contact points.
   const known = typeof givenId === "string" ? await directory.get(id) : undefined;

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 
 /**
  * The key that stops a second send: sha256 over (source, id, rule, recipient, channel,
@@ -14,7 +14,14 @@ export function idempotencyKey(parts: {
   channel: string;
   address: string;
 }): string {
-  return createHash("sha256")
-    .update(JSON.stringify([parts.source, parts.id, parts.rule, parts.recipientId, parts.channel, parts.address]))
-    .digest("hex");
+  return sha256Hex(JSON.stringify([parts.source, parts.id, parts.rule, parts.recipientId, parts.channel, parts.address]));
 }
+
+/**
+ * sha256 as hex. `crypto.hash` (Node >= 20.12) skips the Hash object and is 2-3x faster
+ * for short inputs; this runs once per message on the rules hot path.
+ */
+export const sha256Hex: (text: string) => string =
+  typeof crypto.hash === "function"
+    ? (text) => crypto.hash("sha256", text, "hex")
+    : (text) => crypto.createHash("sha256").update(text).digest("hex");
