@@ -141,6 +141,7 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
       setExit(0);
     });
 
+  const REDRIVE_CHUNK = 500;
   const dlq = program.command("dlq").description("inspect and redrive dead-lettered messages");
   dlq
     .command("list")
@@ -170,11 +171,33 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
     .option("--json", "machine-readable output")
     .action(async (options: { channel?: string; id?: string[]; url: string; json?: boolean }) => {
-      const body = { ...(options.channel ? { queue: options.channel } : {}), ...(options.id ? { ids: options.id.map(Number) } : {}) };
-      const result = (await call(options.url, "POST", "/v1/dlq/redrive", body)) as { redriven: number };
-      io.out(options.json ? JSON.stringify(result) : `redrove ${result.redriven} message${result.redriven === 1 ? "" : "s"}`);
+      // Redriven in chunks of ids, so a large DLQ moves in short transactions (the
+      // runtime keeps delivering meanwhile) and a terminal shows how far it got.
+      const ids = options.id ? options.id.map(Number) : await deadLetterIds(options.url, options.channel);
+      const chunks = chunk(ids, REDRIVE_CHUNK);
+      const progress = chunks.length > 1 && process.stderr.isTTY;
+      let redriven = 0;
+      for (const part of chunks) {
+        const body = { ...(options.channel ? { queue: options.channel } : {}), ids: part };
+        redriven += ((await call(options.url, "POST", "/v1/dlq/redrive", body)) as { redriven: number }).redriven;
+        if (progress) process.stderr.write(`\rredrove ${redriven}/${ids.length}`);
+      }
+      if (progress) process.stderr.write("\n");
+      io.out(options.json ? JSON.stringify({ redriven }) : `redrove ${redriven} message${redriven === 1 ? "" : "s"}`);
       setExit(0);
     });
+
+  /** Every dead letter's id (of one queue, or all), page by page. */
+  async function deadLetterIds(url: string, queue: string | undefined): Promise<number[]> {
+    const ids: number[] = [];
+    for (let after = 0; ; ) {
+      const query = new URLSearchParams({ limit: "1000", after: String(after), ...(queue ? { queue } : {}) });
+      const { deadLetters } = (await call(url, "GET", `/v1/dlq?${query}`)) as { deadLetters: Array<{ id: number }> };
+      if (deadLetters.length === 0) return ids;
+      for (const { id } of deadLetters) ids.push(id);
+      after = deadLetters[deadLetters.length - 1]!.id;
+    }
+  }
 
   const recipients = program.command("recipients").description("manage recipients: contact points, opt-outs, quiet hours");
   recipients

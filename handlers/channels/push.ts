@@ -301,13 +301,14 @@ function loadWebPush(): WebPush {
   return require("web-push") as WebPush;
 }
 
-function buildRequest(webpush: WebPush, message: PushMessage, endpoint: URL, json: string, vapid: VapidDetails): RequestDetails {
+function buildRequest(webpush: WebPush, message: PushMessage, endpoint: URL, json: string, authorize: VapidAuthorizer): RequestDetails {
   try {
     const details = webpush.generateRequestDetails(
       { endpoint: endpoint.href, keys: message.subscription.keys },
       json,
       {
-        vapidDetails: { subject: vapid.subject, publicKey: vapid.publicKey, privateKey: vapid.privateKey },
+        // No vapidDetails: web-push would sign a new JWT per message; ours is reused.
+        headers: { Authorization: authorize(endpoint.origin) },
         TTL: message.ttlSeconds,
         urgency: message.urgency,
         ...(message.topic !== undefined ? { topic: message.topic } : {}),
@@ -318,6 +319,35 @@ function buildRequest(webpush: WebPush, message: PushMessage, endpoint: URL, jso
   } catch (error) {
     throw new PermanentError("push-invalid-message", "web push request could not be built from this message", { cause: error });
   }
+}
+
+/** The VAPID `Authorization` header for a push service origin (the JWT's audience). */
+type VapidAuthorizer = (origin: string) => string;
+
+/** Lifetime of the VAPID JWTs we sign; RFC 8292 allows up to 24 hours. */
+const VAPID_TOKEN_SECONDS = 12 * 60 * 60;
+/** A token is replaced this long before it expires, so none is used near its end. */
+const VAPID_RENEW_MARGIN_SECONDS = 60 * 60;
+
+/**
+ * Signs one VAPID JWT per push service origin and reuses it until it nears expiry, as
+ * RFC 8292 permits: an ES256 signature costs about a millisecond, more than encrypting
+ * the payload, and every message to the same service would otherwise pay it again.
+ */
+export function vapidAuthorizer(webpush: WebPush, vapid: VapidDetails, now: () => number = Date.now): VapidAuthorizer {
+  const byOrigin = new Map<string, { header: string; renewAtMs: number }>();
+  return (origin) => {
+    const nowMs = now();
+    const cached = byOrigin.get(origin);
+    if (cached && nowMs < cached.renewAtMs) return cached.header;
+    const expiresAt = Math.floor(nowMs / 1000) + VAPID_TOKEN_SECONDS;
+    const { Authorization } = webpush.getVapidHeaders(origin, vapid.subject, vapid.publicKey, vapid.privateKey, "aes128gcm", expiresAt);
+    // Push services are few (one per browser vendor); the bound only stops a hostile
+    // subscription list from growing the map without end.
+    if (byOrigin.size >= 1_000) byOrigin.clear();
+    byOrigin.set(origin, { header: Authorization, renewAtMs: (expiresAt - VAPID_RENEW_MARGIN_SECONDS) * 1000 });
+    return Authorization;
+  };
 }
 
 /** A `lookup` for http.request that always answers with the address the guard checked. */
@@ -379,6 +409,7 @@ function createPushSender(config: PushConfig, deps: { logger: Logger }): Channel
     throw new ConfigError("config-missing", "push config has no VAPID private key (HERALD_VAPID_PRIVATE_KEY)");
   }
   const webpush = loadWebPush();
+  const authorize = vapidAuthorizer(webpush, config.vapid);
   const agents = {
     http: new http.Agent({ keepAlive: true }),
     https: new https.Agent({ keepAlive: true }),
@@ -411,7 +442,7 @@ function createPushSender(config: PushConfig, deps: { logger: Logger }): Channel
       });
       signal.throwIfAborted();
       // Rebuilt per hop: the VAPID JWT's audience is the origin actually posted to.
-      const details = buildRequest(webpush, message, url, json, config.vapid);
+      const details = buildRequest(webpush, message, url, json, authorize);
       let response: PushResponse;
       try {
         response = await post(target, details, signal, agents);

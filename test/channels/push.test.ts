@@ -9,6 +9,7 @@ import {
   classifyPushError,
   parseRetryAfter,
   push,
+  vapidAuthorizer,
   type PushConfig,
   type PushMessage,
   type PushPayload,
@@ -483,6 +484,45 @@ describe("push against a scripted local service", () => {
     } finally {
       await sender.close();
     }
+  });
+
+  it("signs one VAPID token per push service and reuses it for the next messages", async () => {
+    server.respond((_req, res) => {
+      res.writeHead(201);
+      res.end();
+    });
+    const before = server.requests.length;
+    const sender = push.createSender(config, { logger: quietLogger });
+    try {
+      await sender.send(message(`${server.origin}/push/sub-1`, keys));
+      await sender.send(message(`${server.origin}/push/sub-2`, keys));
+    } finally {
+      await sender.close();
+    }
+    const [first, second] = server.requests.slice(before).map((r) => r.headers["authorization"]);
+    expect(first).toBeDefined();
+    expect(second).toBe(first);
+    const jwt = /t=([^,]+)/.exec(first!)![1]!;
+    const { exp } = JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString()) as { exp: number };
+    const hoursLeft = (exp - Date.now() / 1000) / 3600;
+    expect(hoursLeft).toBeGreaterThan(11.9);
+    expect(hoursLeft).toBeLessThanOrEqual(12);
+  });
+
+  it("renews a token an hour before it expires, per origin", () => {
+    let now = Date.UTC(2026, 0, 1);
+    const authorize = vapidAuthorizer(webpush, push.readConfig(env({})).vapid, () => now);
+    const token = (header: string) => /t=([^,]+)/.exec(header)![1]!;
+    const first = authorize("https://push-a.example");
+    expect(authorize("https://push-a.example")).toBe(first);
+    expect(token(authorize("https://push-b.example"))).not.toBe(token(first));
+    now += 10.9 * 3600_000;
+    expect(authorize("https://push-a.example")).toBe(first);
+    now += 0.2 * 3600_000; // 11.1 h: inside the last hour of a 12-hour token
+    const renewed = authorize("https://push-a.example");
+    expect(renewed).not.toBe(first);
+    const { exp } = JSON.parse(Buffer.from(token(renewed).split(".")[1]!, "base64url").toString()) as { exp: number };
+    expect(exp).toBe(Math.floor(now / 1000) + 12 * 3600);
   });
 
   it("follows up to 3 redirects, re-signing for the new location", async () => {

@@ -21,10 +21,12 @@ import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-s
 import { readLocalConfig, type LocalConfig } from "./config";
 import { databasePath, openDatabase, type Database } from "./database";
 import { lockDataDir } from "./data-dir-lock";
+import { groupCommitFor } from "./group-commit";
 import { SqliteInbox } from "./inbox";
 import { createLogger, maskAddress } from "./logger";
 import { QueueWorker, type Settlement } from "./queue-worker";
 import { startSinksInWorker, type WorkerPushSink, type WorkerSmtpSink, type WorkerTwilioSink } from "./sinks/sink-worker";
+import { startSendersInWorker, type SenderThread } from "./senders/sender-thread";
 import { SqliteQueues } from "./sqlite-queue";
 import { SqliteDirectory, SqliteEventLog, SqliteFrequencyLimiter, SqliteIdempotencyStore, SqliteOutcomes, type OutcomeRecord } from "./sqlite-stores";
 
@@ -97,7 +99,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const secrets = loadLocalSecrets(config.dataDir);
 
   // Sinks: each started unless a real provider is configured for its channel.
-  const record = (delivery: Parameters<typeof inbox.record>[0]) => inbox.record(delivery);
+  // The sink acknowledges a delivery once this promise resolves, i.e. once it committed.
+  const commits = groupCommitFor(db);
+  const record = (delivery: Parameters<typeof inbox.record>[0]) => commits.run(() => inbox.record(delivery));
   const vapid = {
     publicKey: env.HERALD_VAPID_PUBLIC_KEY ?? secrets.vapid.publicKey,
     privateKey: env.HERALD_VAPID_PRIVATE_KEY ?? secrets.vapid.privateKey,
@@ -143,16 +147,36 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     sms: twilioSink ? `local Twilio sink ${twilioSink.apiBase}` : `Twilio ${env.HERALD_TWILIO_API_BASE ?? "api.twilio.com"}`,
   };
 
+  // The registered channels send from a thread of their own (their CPU is most of a
+  // delivery's); channels a caller passes in (tests) are objects a thread cannot share,
+  // so they send from this one.
   const senders = new Map<string, ChannelSender>();
-  for (const adapter of channels.values()) {
+  let senderThread: SenderThread | undefined;
+  if (options.channels === undefined) {
     try {
-      senders.set(adapter.name, adapter.createSender(adapter.readConfig(channelEnv), { logger }));
+      senderThread = await startSendersInWorker({ channels: [...channels.keys()], env: channelEnv, logger, debug: /^(debug|trace)$/.test(env.HERALD_LOG_LEVEL ?? "") });
     } catch (error) {
-      // A channel whose settings are wrong still queues its messages; they retry slowly
-      // (ConfigError) until an operator fixes the settings and restarts.
-      logger.error({ channel: adapter.name, error: (error as Error).message }, "channel not configured; its messages will wait in the queue");
-      senders.set(adapter.name, unconfiguredSender(error));
+      await sinkWorker.close();
+      db.close();
+      unlock();
+      throw error;
     }
+    for (const [name, sender] of senderThread.senders) senders.set(name, sender);
+    for (const [name, error] of senderThread.unconfigured) reportUnconfigured(name, error);
+  } else {
+    for (const adapter of channels.values()) {
+      try {
+        senders.set(adapter.name, adapter.createSender(adapter.readConfig(channelEnv), { logger }));
+      } catch (error) {
+        reportUnconfigured(adapter.name, error);
+        senders.set(adapter.name, unconfiguredSender(error));
+      }
+    }
+  }
+  function reportUnconfigured(channel: string, error: unknown): void {
+    // A channel whose settings are wrong still queues its messages; they retry slowly
+    // (ConfigError) until an operator fixes the settings and restarts.
+    logger.error({ channel, error: (error as Error).message }, "channel not configured; its messages will wait in the queue");
   }
 
   const workers = new Map<string, QueueWorker<any>>();
@@ -293,7 +317,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await rulesWorker.stop();
       await Promise.all([...workers.entries()].filter(([name]) => name !== RULES_QUEUE).map(([, worker]) => worker.stop()));
       await Promise.all([...senders.values()].map((sender) => sender.close().catch(() => undefined)));
+      await senderThread?.close();
       await sinkWorker.close();
+      commits.flush();
       db.close();
       unlock();
     },

@@ -10,6 +10,7 @@ import { suppressionKey } from "../../core/in-memory-directory";
 import type { FrequencyCap, FrequencyLimiter } from "../../core/policies";
 import type { Recipient, RecipientDirectory, Suppression } from "../../core/recipients";
 import { guard, type Database } from "./database";
+import { groupCommitFor, type GroupCommit } from "./group-commit";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -24,9 +25,12 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
   private readonly completeStatement;
   private readonly releaseStatement;
   private readonly pruneStatement;
+  private readonly commits: GroupCommit;
 
   constructor(db: Database, options: { ttlMs?: number } = {}) {
     this.ttlMs = options.ttlMs ?? 7 * DAY_MS;
+    // Claims and completions ride the shared commit: several per delivery otherwise.
+    this.commits = groupCommitFor(db);
     const take = db.prepare<[string, string, number, number]>(
       `INSERT INTO idempotency_keys (key, state, token, expires_at) VALUES (?, 'claimed', ?, ?)
        ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
@@ -51,17 +55,18 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
     this.pruneStatement = db.prepare<[number]>("DELETE FROM idempotency_keys WHERE expires_at <= ?");
   }
 
-  async claim(key: string, leaseMs: number, nowMs: number): Promise<ClaimResult> {
-    return this.claimTx(key, leaseMs, nowMs);
+  claim(key: string, leaseMs: number, nowMs: number): Promise<ClaimResult> {
+    return this.commits.run(() => this.claimTx(key, leaseMs, nowMs));
   }
 
   async complete(key: string, token: string, record: DeliveryRecord, nowMs: number): Promise<void> {
+    const body = JSON.stringify(record);
     // A token that no longer matches (the claim lapsed and was taken over) changes nothing.
-    guard(() => this.completeStatement.run(JSON.stringify(record), nowMs + this.ttlMs, key, token));
+    await this.commits.run(() => this.completeStatement.run(body, nowMs + this.ttlMs, key, token));
   }
 
   async release(key: string, token: string): Promise<void> {
-    guard(() => this.releaseStatement.run(key, token));
+    await this.commits.run(() => this.releaseStatement.run(key, token));
   }
 
   /**

@@ -5,7 +5,7 @@
  * Everything listens and connects on 127.0.0.1 only.
  */
 import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import nodemailer from "nodemailer";
 import webpush from "web-push";
 import { email, type EmailMessage } from "../../../handlers/channels/email";
@@ -438,6 +438,26 @@ describe("push sink, reached by the push module", () => {
       const json = (await response.json()) as { code: number; message: string };
       expect(json.code).toBe(status);
       expect(deliveries).toHaveLength(0);
+    });
+
+    it("re-checks a token it verified before: reused with another k it is 401, reused after exp it is 401", async () => {
+      const token = signJwt(vapid, claims());
+      const send = async (authorization: string) => {
+        const { headers, body } = requestDetails(subscription);
+        headers.Authorization = authorization;
+        return (await post(subscription.endpoint, headers, body)).status;
+      };
+      expect(await send(vapidHeader(token))).toBe(201);
+      expect(await send(vapidHeader(token, otherVapid.publicKey))).toBe(401);
+      const later = Date.now() + 2 * 3600_000;
+      const clock = vi.spyOn(Date, "now").mockImplementation(() => later);
+      try {
+        expect(await send(vapidHeader(token))).toBe(401);
+      } finally {
+        clock.mockRestore();
+      }
+      expect(await send(vapidHeader(token))).toBe(201);
+      expect(deliveries).toHaveLength(2);
     });
 
     it("answers 413 for a body over 4096 bytes", async () => {

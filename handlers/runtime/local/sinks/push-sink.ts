@@ -152,6 +152,10 @@ function parseVapidHeader(header: string | undefined): { token: string; key: str
  * https: URI. 401 for a bad token, 403 for a good token from the wrong key (as FCM does
  * for a subscription made with another applicationServerKey).
  */
+/** `k` + token pairs whose ES256 signature verified (claims are still checked per request). */
+const verifiedSignatures = new Set<string>();
+const VERIFIED_SIGNATURES_KEPT = 1_000;
+
 function verifyVapid(header: string | undefined, expectedKey: Buffer, origin: string, nowSeconds: number): PushSinkContent["vapid"] {
   const { token, key } = parseVapidHeader(header);
   const parts = token.split(".");
@@ -167,19 +171,26 @@ function verifyVapid(header: string | undefined, expectedKey: Buffer, origin: st
   } catch {
     throw new Refusal(401, "VAPID k is not an uncompressed P-256 public key");
   }
-  let publicKey;
-  try {
-    publicKey = createPublicKey({
-      key: { kty: "EC", crv: "P-256", x: keyBytes.subarray(1, 33).toString("base64url"), y: keyBytes.subarray(33).toString("base64url") },
-      format: "jwk",
-    });
-  } catch {
-    throw new Refusal(401, "VAPID k is not a point on P-256");
+  // Senders reuse one token per origin for hours (RFC 8292); a signature that verified
+  // once against the same k verifies again, so only the claims are checked per request.
+  const signatureKey = `${key}\u0000${token}`;
+  if (!verifiedSignatures.has(signatureKey)) {
+    let publicKey;
+    try {
+      publicKey = createPublicKey({
+        key: { kty: "EC", crv: "P-256", x: keyBytes.subarray(1, 33).toString("base64url"), y: keyBytes.subarray(33).toString("base64url") },
+        format: "jwk",
+      });
+    } catch {
+      throw new Refusal(401, "VAPID k is not a point on P-256");
+    }
+    const signature = Buffer.from(encodedSignature, "base64url");
+    const signed = Buffer.from(`${encodedHeader}.${encodedClaims}`, "ascii");
+    const valid = signature.length === 64 && verify("sha256", signed, { key: publicKey, dsaEncoding: "ieee-p1363" }, signature);
+    if (!valid) throw new Refusal(401, "VAPID token signature does not verify against k");
+    if (verifiedSignatures.size >= VERIFIED_SIGNATURES_KEPT) verifiedSignatures.clear();
+    verifiedSignatures.add(signatureKey);
   }
-  const signature = Buffer.from(encodedSignature, "base64url");
-  const signed = Buffer.from(`${encodedHeader}.${encodedClaims}`, "ascii");
-  const valid = signature.length === 64 && verify("sha256", signed, { key: publicKey, dsaEncoding: "ieee-p1363" }, signature);
-  if (!valid) throw new Refusal(401, "VAPID token signature does not verify against k");
   if (!keyBytes.equals(expectedKey)) {
     throw new Refusal(403, "VAPID key does not match the application server key the subscription was made with");
   }

@@ -8,7 +8,7 @@
  * to the parent, and the sink acknowledges the message only once the parent confirmed it
  * recorded it (so a kill can never lose a delivery the sender saw accepted).
  *
- * Loaded through sink-host-bootstrap.js, which registers tsx first: worker threads do
+ * Loaded through ../thread-bootstrap.js, which registers tsx first: worker threads do
  * not inherit the parent's TypeScript loader.
  */
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
@@ -17,7 +17,7 @@ import { startSmtpSink, type SmtpFailureCode, type SmtpSink } from "./smtp-sink"
 import { startTwilioSink, type TwilioSink } from "./twilio-sink";
 import type { SinkDelivery } from "./types";
 
-/** What the parent passes as `workerData`. */
+/** What the parent passes as `workerData.options`. */
 export interface SinkHostOptions {
   readonly vapidPublicKey: string;
   readonly smtp: boolean;
@@ -145,4 +145,4 @@ async function main(options: SinkHostOptions): Promise<void> {
   });
 }
 
-void main(workerData as SinkHostOptions);
+void main((workerData as { options: SinkHostOptions }).options);

@@ -60,13 +60,34 @@ export interface WorkerSinks {
   close(): Promise<void>;
 }
 
-/** The .js bootstrap registers tsx in the worker, then loads sink-host.ts. */
-const BOOTSTRAP = join(__dirname, "sink-host-bootstrap.js");
+/**
+ * The channel settings that point the shipped channel modules at these sinks (for
+ * benchmarks and tests that wire senders by hand; the runtime merges its own).
+ */
+export function sinkChannelEnv(sinks: WorkerSinks, vapid: { readonly publicKey: string; readonly privateKey: string }): Record<string, string> {
+  if (!sinks.smtp || !sinks.twilio) throw new Error("sinkChannelEnv needs the SMTP and Twilio sinks running");
+  return {
+    HERALD_SMTP_URL: sinks.smtp.url,
+    HERALD_EMAIL_FROM: "herald <herald@example.com>",
+    HERALD_VAPID_PUBLIC_KEY: vapid.publicKey,
+    HERALD_VAPID_PRIVATE_KEY: vapid.privateKey,
+    HERALD_VAPID_SUBJECT: "mailto:herald@example.com",
+    HERALD_PUSH_ALLOW_HOSTS: new URL(sinks.push.origin).host,
+    TWILIO_ACCOUNT_SID: sinks.twilio.accountSid,
+    TWILIO_AUTH_TOKEN: sinks.twilio.authToken,
+    HERALD_TWILIO_API_BASE: sinks.twilio.apiBase,
+    HERALD_SMS_FROM: "+15005550006",
+  };
+}
+
+/** The .js bootstrap registers tsx in the worker, then loads `entry`. */
+const BOOTSTRAP = join(__dirname, "..", "thread-bootstrap.js");
+const ENTRY = join(__dirname, "sink-host.ts");
 
 /** Starts the sinks in a worker thread; resolves once they all listen. */
 export async function startSinksInWorker(options: SinkWorkerOptions): Promise<WorkerSinks> {
   const hostOptions: SinkHostOptions = { vapidPublicKey: options.vapidPublicKey, smtp: options.smtp, twilio: options.twilio };
-  const worker = new Worker(BOOTSTRAP, { workerData: hostOptions, stdout: false, stderr: false });
+  const worker = new Worker(BOOTSTRAP, { workerData: { entry: ENTRY, options: hostOptions }, stdout: false, stderr: false });
   const post = (message: ToSinkHost) => worker.postMessage(message);
 
   const replies = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
