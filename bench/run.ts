@@ -6,10 +6,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import type { Figure, Suite } from "./measure";
+import { awsFunctions } from "./suites/aws-functions";
 import { hotPath } from "./suites/hot-path";
 import { localRuntime } from "./suites/local-runtime";
 
-const suites: Suite[] = [hotPath, localRuntime];
+const suites: Suite[] = [hotPath, localRuntime, awsFunctions];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

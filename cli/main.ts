@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { HeraldError } from "../handlers/core/errors";
 import { registerLocalCommands } from "./commands/local";
+import { registerPreviewCommand } from "./commands/preview";
 import { registerSchemaCommands } from "./commands/schemas";
 import { processIo, type CliIo } from "./io";
 import { UsageError } from "./usage-error";
@@ -20,6 +21,7 @@ export async function main(args: readonly string[], io: CliIo = processIo): Prom
   };
   registerSchemaCommands(program, io, setExit);
   registerLocalCommands(program, io, setExit);
+  registerPreviewCommand(program, io, setExit);
   try {
     await program.parseAsync([...args], { from: "user" });
     return exitCode;

@@ -1,15 +1,18 @@
 /**
- * The Pulumi program (`main` in Pulumi.yaml). Wiring only: read the stack config, build
- * the fan-out for the chosen cloud, export what operators and publishers need.
+ * The Pulumi program (`main` in Pulumi.yaml). Wiring only: plan the stack for the
+ * registered channels from the stack config (failing early on a mistake), declare it,
+ * export its outputs.
  */
-import * as pulumi from "@pulumi/pulumi";
-import { schemaSet } from "../schemas/generated/schema-set";
-import { readStackConfig } from "./config";
+import { channels } from "../handlers/channels";
+import { declareStack, planStack } from "./stack";
 
-const stackConfig = readStackConfig((key) => new pulumi.Config("herald").get(key));
+const stack = declareStack(planStack(channels));
 
-export const cloud = stackConfig.cloud;
-/** Event types (and their versions) this deployment accepts: what publishers may send. */
-export const eventTypes = Object.fromEntries(
-  Object.entries(schemaSet.events).map(([type, entry]) => [type, Object.keys(entry.versions).map(Number)]),
-);
+export const cloud = stack.cloud;
+export const eventTypes = stack.eventTypes;
+export const topicArn = stack.topicArn;
+export const queueUrls = stack.queueUrls;
+export const deadLetterQueueUrls = stack.deadLetterQueueUrls;
+export const tableNames = stack.tableNames;
+export const alarmTopicArn = stack.alarmTopicArn;
+export const effectiveConcurrency = stack.effectiveConcurrency;

@@ -1,17 +1,31 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { validateEvent } from "../../handlers/core/envelope";
+import { validateEvent, type AcceptedEvent } from "../../handlers/core/envelope";
 import { ValidationError } from "../../handlers/core/errors";
 import { SchemaRegistry } from "../../handlers/core/schema-registry";
 import { startHttpServer } from "../../handlers/runtime/local/http-server";
 import { startLocalRuntime } from "../../handlers/runtime/local/runtime";
 import { schemaSet } from "../../schemas/generated/schema-set";
 import type { CliIo } from "../io";
+import { chooseTarget } from "../target";
 import { UsageError } from "../usage-error";
+import {
+  AWS_OPTION,
+  awsFlagsGiven,
+  listAwsDeadLetters,
+  publishToAws,
+  redriveAwsDeadLetters,
+  showAwsDeadLetter,
+  type AwsDlqOptions,
+  type AwsPublishOptions,
+} from "./aws";
 
 const DEFAULT_URL = `http://127.0.0.1:${process.env.HERALD_PORT || 8787}`;
 
-/** `herald dev`, and the commands that talk to a running local runtime over its HTTP API. */
+/**
+ * `herald dev`, and the commands that talk to a running local runtime over its HTTP API.
+ * `publish` and `dlq` also take `--target aws`, handled in ./aws.ts.
+ */
 export function registerLocalCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command("dev")
@@ -52,28 +66,22 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     .argument("<file>", "a JSON file with one event or an array of events; - reads standard input")
     .description("validate events and publish them")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "where to publish (local)", "local")
+    .option("--target <target>", "where to publish: local or aws", "local")
+    .option(...AWS_OPTION.topicArn)
+    .option(...AWS_OPTION.endpointUrl)
+    .option(...AWS_OPTION.region)
     .option("--json", "machine-readable output")
-    .action(async (file: string, options: { url: string; target: string; json?: boolean }) => {
-      if (options.target !== "local") throw new UsageError(`--target ${options.target} is not available yet; publish to the local runtime (--target local)`);
+    .action(async (file: string, options: { url: string; target: string; json?: boolean } & AwsPublishOptions) => {
+      const target = chooseTarget(options.target, awsFlagsGiven(options));
       const events = readEvents(file);
       // Validate here first: the publisher learns what is wrong without a round trip,
-      // and nothing is sent unless every event is valid.
-      const registry = new SchemaRegistry(schemaSet);
-      const problems: string[] = [];
-      events.forEach((event, index) => {
-        try {
-          validateEvent(event, registry);
-        } catch (error) {
-          if (!(error instanceof ValidationError)) throw error;
-          problems.push(`${events.length > 1 ? `event ${index}: ` : ""}${error.code}: ${error.message}`);
-        }
-      });
-      if (problems.length > 0) {
-        for (const problem of problems) io.err(`herald publish: rejected: ${problem}`);
+      // and nothing is sent unless every event is valid (SNS would not check at all).
+      const valid = validateAll(events, io);
+      if (!valid) {
         setExit(1);
         return;
       }
+      if (target === "aws") return setExit(await publishToAws(valid, options, io));
       const accepted: unknown[] = [];
       const duplicates: unknown[] = [];
       const chunks = chunk(events, 500);
@@ -145,10 +153,15 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
   const dlq = program.command("dlq").description("inspect and redrive dead-lettered messages");
   dlq
     .command("list")
-    .option("--channel <channel>", "only this channel's DLQ (or rules)")
+    .option("--channel <channel>", "only this channel's DLQ (or rules); required with --target aws")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
+    .option("--target <target>", "local or aws", "local")
+    .option(...AWS_OPTION.queueUrl)
+    .option(...AWS_OPTION.endpointUrl)
+    .option(...AWS_OPTION.region)
     .option("--json", "machine-readable output")
-    .action(async (options: { channel?: string; url: string; json?: boolean }) => {
+    .action(async (options: { channel?: string; url: string; target: string; json?: boolean } & AwsDlqOptions) => {
+      if (chooseTarget(options.target, awsFlagsGiven(options)) === "aws") return setExit(await listAwsDeadLetters(options, io));
       const query = new URLSearchParams({ limit: "1000", ...(options.channel ? { queue: options.channel } : {}) });
       const { deadLetters } = (await call(options.url, "GET", `/v1/dlq?${query}`)) as { deadLetters: Array<{ id: number; queue: string; attempts: number; lastError?: string; deadLetteredAtMs: number }> };
       if (options.json) io.out(JSON.stringify(deadLetters, null, 2));
@@ -158,19 +171,31 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     });
   dlq
     .command("show")
-    .argument("<id>", "dead letter id")
+    .argument("<id>", "dead letter id (with --target aws: the SQS message id)")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .action(async (id: string, options: { url: string }) => {
+    .option("--target <target>", "local or aws", "local")
+    .option("--channel <channel>", "aws: the channel whose DLQ holds it")
+    .option(...AWS_OPTION.queueUrl)
+    .option(...AWS_OPTION.endpointUrl)
+    .option(...AWS_OPTION.region)
+    .action(async (id: string, options: { url: string; target: string } & AwsDlqOptions) => {
+      if (chooseTarget(options.target, awsFlagsGiven(options)) === "aws") return setExit(await showAwsDeadLetter(id, options, io));
       io.out(JSON.stringify(await call(options.url, "GET", `/v1/dlq/${encodeURIComponent(id)}`), null, 2));
       setExit(0);
     });
   dlq
     .command("redrive")
-    .option("--channel <channel>", "only this channel's DLQ (or rules)")
+    .option("--channel <channel>", "only this channel's DLQ (or rules); required with --target aws")
     .option("--id <ids...>", "only these dead letters")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
+    .option("--target <target>", "local or aws", "local")
+    .option(...AWS_OPTION.queueUrl)
+    .option(...AWS_OPTION.sourceQueueUrl)
+    .option(...AWS_OPTION.endpointUrl)
+    .option(...AWS_OPTION.region)
     .option("--json", "machine-readable output")
-    .action(async (options: { channel?: string; id?: string[]; url: string; json?: boolean }) => {
+    .action(async (options: { channel?: string; id?: string[]; url: string; target: string; json?: boolean } & AwsDlqOptions) => {
+      if (chooseTarget(options.target, awsFlagsGiven(options)) === "aws") return setExit(await redriveAwsDeadLetters(options, io));
       // Redriven in chunks of ids, so a large DLQ moves in short transactions (the
       // runtime keeps delivering meanwhile) and a terminal shows how far it got.
       const ids = options.id ? options.id.map(Number) : await deadLetterIds(options.url, options.channel);
@@ -241,6 +266,26 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
       io.out(`subscribed ${id}: ${subscription.endpoint}`);
       setExit(0);
     });
+}
+
+/**
+ * Every event checked against the schema registry; on any problem prints each one
+ * ("herald publish: rejected: ...") and returns undefined, so nothing is sent.
+ */
+function validateAll(events: readonly unknown[], io: CliIo): AcceptedEvent[] | undefined {
+  const registry = new SchemaRegistry(schemaSet);
+  const valid: AcceptedEvent[] = [];
+  const problems: string[] = [];
+  events.forEach((event, index) => {
+    try {
+      valid.push(validateEvent(event, registry));
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      problems.push(`${events.length > 1 ? `event ${index}: ` : ""}${error.code}: ${error.message}`);
+    }
+  });
+  for (const problem of problems) io.err(`herald publish: rejected: ${problem}`);
+  return problems.length > 0 ? undefined : valid;
 }
 
 function readEvents(file: string): unknown[] {

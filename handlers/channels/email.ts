@@ -362,6 +362,8 @@ export const email: ChannelAdapter<EmailMessage, EmailConfig, string> = {
   /** `subject` (one line, trimmed), `html` (escaped output) and `text`. */
   templateParts: TEMPLATE_PARTS,
   carriesUnsubscribeLink: true,
+  // The SMTP URL carries the relay password.
+  secretConfigKeys: [EMAIL_CONFIG_KEYS.smtpUrl, EMAIL_CONFIG_KEYS.dkimPrivateKey],
   /** `contacts.email` when it is a string; the address is also the target. */
   addressesOf,
   /**

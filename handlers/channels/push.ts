@@ -620,6 +620,7 @@ export const push: ChannelAdapter<PushMessage, PushConfig, PushSubscriptionJson>
     timeoutMs: 10_000,
     batchSize: 10,
   },
+  secretConfigKeys: ["HERALD_VAPID_PRIVATE_KEY"],
   /** `title`, `body` and an optional `url` the notification opens, all plain text. */
   templateParts: TEMPLATE_PARTS,
   /**

@@ -101,6 +101,7 @@ export const sms: ChannelAdapter<SmsMessage, SmsConfig, string> = {
   name: "sms",
   messageSchemaVersion: 1,
   defaults: { concurrency: 5, maxAttempts: 8, timeoutMs: 15_000, batchSize: 10 },
+  secretConfigKeys: ["TWILIO_AUTH_TOKEN"],
   /** `body`, plain text. */
   templateParts: TEMPLATE_PARTS,
 

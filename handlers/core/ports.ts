@@ -127,6 +127,12 @@ export interface ChannelAdapter<M extends ChannelMessage = ChannelMessage, C = u
    * `links.unsubscribe`.
    */
   readonly carriesUnsubscribeLink?: boolean;
+  /**
+   * Config keys whose values are secrets (passwords, tokens, private keys). Cloud stacks
+   * keep them in the cloud's secret store, never in a plain environment variable, and
+   * the policy pack refuses a function that has one in its environment.
+   */
+  readonly secretConfigKeys?: readonly string[];
   /** Where a recipient can be reached on this channel; empty when they cannot. */
   addressesOf(contacts: Contacts): readonly ChannelAddress<T>[];
   /** Builds the message from rendered parts; refuses content the channel cannot carry. */

@@ -61,8 +61,8 @@ function browserSubscription(endpoint = "https://push.example.net/send/abc:def-1
 
 describe("channel modules: opening", () => {
   it.each([email, push, sms] as ChannelAdapter[])("$name keeps the shared opening order", (adapter) => {
-    // Optional flags (carriesUnsubscribeLink) may sit anywhere; the required members keep their order.
-    expect(Object.keys(adapter).filter((key) => key !== "carriesUnsubscribeLink")).toEqual([
+    // Optional members (carriesUnsubscribeLink, secretConfigKeys) may sit anywhere; the required members keep their order.
+    expect(Object.keys(adapter).filter((key) => key !== "carriesUnsubscribeLink" && key !== "secretConfigKeys")).toEqual([
       "name",
       "messageSchemaVersion",
       "defaults",

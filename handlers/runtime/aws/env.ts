@@ -1,3 +1,6 @@
+import { ConfigError } from "../../core/errors";
+import type { ConfigSource } from "../../core/ports";
+
 /**
  * The environment contract between the AWS stack (infra/aws) and the Lambda shims in this
  * folder: infra sets these variables on each function, the shims read them. One place,
@@ -15,9 +18,30 @@ export const AWS_ENV = {
   /** Rules function: unsubscribe links (both optional; without them no link is signed). */
   unsubscribeBaseUrl: "HERALD_UNSUBSCRIBE_BASE_URL",
   unsubscribeSecretArn: "HERALD_UNSUBSCRIBE_SECRET_ARN",
+  /** Channel functions, optional: the channel's send timeout in ms when the stack overrides the module's default. */
+  channelTimeoutMs: "HERALD_CHANNEL_TIMEOUT_MS",
 } as const;
 
-/** Rules function: the SQS queue URL of one channel, e.g. `HERALD_QUEUE_URL_EMAIL`. */
+/**
+ * The SQS queue URL of one channel, e.g. `HERALD_QUEUE_URL_EMAIL`: the rules function has
+ * every channel's; a channel function has its own (deferred messages go back to it).
+ */
 export function channelQueueUrlVariable(channel: string): string {
   return `HERALD_QUEUE_URL_${channel.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+}
+
+/** A variable the function cannot run without; a missing one fails the cold start, naming it. */
+export function requiredEnv(env: ConfigSource, name: string): string {
+  const value = env[name];
+  if (!value) throw new ConfigError("config-missing", `${name} is not set`);
+  return value;
+}
+
+/** An optional positive integer; a malformed one fails the cold start rather than being ignored. */
+export function positiveIntEnv(env: ConfigSource, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new ConfigError("config-invalid", `${name} must be a positive integer, not "${raw}"`);
+  return value;
 }

@@ -12,6 +12,7 @@ import { channelRegistry, channels as registeredChannels } from "../../channels"
 import { deliver } from "../../core/delivery";
 import { compileRules, evaluateEvent, type CompiledRules } from "../../core/evaluate";
 import { ConfigError } from "../../core/errors";
+import { maskAddress } from "../../core/masking";
 import type { ChannelAdapter, ChannelMessage, ChannelSender, ConfigSource, Logger } from "../../core/ports";
 import type { Rule } from "../../core/rules";
 import { SchemaRegistry } from "../../core/schema-registry";
@@ -23,7 +24,7 @@ import { databasePath, openDatabase, type Database } from "./database";
 import { lockDataDir } from "./data-dir-lock";
 import { groupCommitFor } from "./group-commit";
 import { SqliteInbox } from "./inbox";
-import { createLogger, maskAddress } from "./logger";
+import { createLogger } from "./logger";
 import { QueueWorker, type Settlement } from "./queue-worker";
 import { startSinksInWorker, type WorkerPushSink, type WorkerSmtpSink, type WorkerTwilioSink } from "./sinks/sink-worker";
 import { startSendersInWorker, type SenderThread } from "./senders/sender-thread";

@@ -1,0 +1,118 @@
+/**
+ * One esbuild bundle per function, built while the Pulumi program runs: the rules
+ * function, and one per channel that imports only that channel's module, so each
+ * carries its own delivery SDK and no other. Minified, with an external source map,
+ * schemas compiled in (the generated schema set is a module), for the nodejs22 runtimes.
+ *
+ * Deterministic: paths are relative to the repository root and nothing time- or
+ * machine-dependent goes in, so the same sources give the same bytes and an unchanged
+ * deploy shows no diff.
+ */
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { buildSync } from "esbuild";
+
+export const REPOSITORY_ROOT = resolve(__dirname, "..");
+
+export interface FunctionBundle {
+  readonly consumer: string;
+  /** `index.js`: exports `handler`. */
+  readonly code: string;
+  /** `index.js.map`, without sources content (stack traces name files and lines). */
+  readonly sourceMap: string;
+  /** sha256 of the code, hex: names the uploaded object on clouds that store code by name. */
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+export type BundleTarget = "aws" | "gcp" | "azure";
+
+/** Where a channel module lives, when it does not follow `handlers/channels/<name>.ts` exporting `<name>`. */
+export interface ChannelSource {
+  readonly file: string;
+  readonly exportName: string;
+}
+
+// Every channel module loads its SDK inside createSender; the rules function never
+// sends, so the SDKs are left out of its bundle (a require of one would fail loudly).
+const CHANNEL_SDKS = ["nodemailer", "web-push", "twilio", "twilio/*", "http_ece"];
+
+/**
+ * The AWS SDK v3 ships with the nodejs22.x Lambda runtime: bundling it would add about
+ * 450 KB to every function (the SDK's core and three clients), pushing most of them past
+ * 1 MB. The runtime's copy is used instead; the other clouds' functions bundle their SDKs.
+ */
+const PLATFORM_SDKS: Readonly<Record<BundleTarget, readonly string[]>> = { aws: ["@aws-sdk/*"], gcp: [], azure: [] };
+
+const cache = new Map<string, FunctionBundle>();
+
+/** Forgets built bundles (a program builds each once; tests rebuild to prove determinism). */
+export function clearBundleCache(): void {
+  cache.clear();
+}
+
+/** The rules function's bundle for `target`. */
+export function bundleRules(target: BundleTarget): FunctionBundle {
+  const entry = join("handlers/runtime", target, "rules-handler.ts");
+  return build(target, "rules", `export { handler } from "./${entry}";\n`, [...CHANNEL_SDKS, ...PLATFORM_SDKS[target]]);
+}
+
+/** A channel function's bundle for `target`: the shim plus that channel's module only. */
+export function bundleChannel(target: BundleTarget, channel: string, source: ChannelSource = conventionalSource(channel)): FunctionBundle {
+  const shim = join("handlers/runtime", target, "channel-handler.ts");
+  const file = relative(REPOSITORY_ROOT, resolve(REPOSITORY_ROOT, source.file));
+  const entry = [
+    `import { createChannelHandler } from "./${shim}";`,
+    `import { ${source.exportName} as adapter } from "./${file}";`,
+    "export const handler = createChannelHandler(adapter);",
+    "",
+  ].join("\n");
+  return build(target, channel, entry, PLATFORM_SDKS[target]);
+}
+
+/** `handlers/channels/in-app.ts` exporting `inApp`, for a channel named `in-app`. */
+export function conventionalSource(channel: string): ChannelSource {
+  const file = `handlers/channels/${channel}.ts`;
+  if (!existsSync(join(REPOSITORY_ROOT, file))) {
+    throw new Error(`channel "${channel}" has no module at ${file}; name the module after the channel, or pass its source`);
+  }
+  return { file, exportName: channel.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()) };
+}
+
+function build(target: BundleTarget, consumer: string, entry: string, external: readonly string[]): FunctionBundle {
+  const cacheKey = `${target}\u0000${consumer}\u0000${entry}`;
+  const cached = cache.get(cacheKey);
+  if (cached) return cached;
+  const result = buildSync({
+    stdin: { contents: entry, resolveDir: REPOSITORY_ROOT, sourcefile: `${consumer}-entry.ts`, loader: "ts" },
+    absWorkingDir: REPOSITORY_ROOT,
+    bundle: true,
+    platform: "node",
+    target: "node22",
+    format: "cjs",
+    minify: true,
+    // "linked": the .map file plus the sourceMappingURL comment that --enable-source-maps follows.
+    sourcemap: "linked",
+    sourcesContent: false,
+    legalComments: "none",
+    external: [...external],
+    outfile: "index.js",
+    write: false,
+    logLevel: "silent",
+    // esbuild would otherwise pick a package's "module" build for some and "main" for
+    // others depending on the importer; node's own resolution keeps one copy per package.
+    mainFields: ["main", "module"],
+  });
+  const code = result.outputFiles.find((file) => file.path.endsWith("index.js"))!.text;
+  const sourceMap = result.outputFiles.find((file) => file.path.endsWith("index.js.map"))!.text;
+  const bundle: FunctionBundle = {
+    consumer,
+    code,
+    sourceMap,
+    sha256: createHash("sha256").update(code).digest("hex"),
+    bytes: Buffer.byteLength(code),
+  };
+  cache.set(cacheKey, bundle);
+  return bundle;
+}

@@ -1,0 +1,152 @@
+/**
+ * herald's guardrails as plain functions over a stack's resources, so the same checks run
+ * in the Pulumi policy pack (`pulumi preview --policy-pack infra/policy`) and in vitest
+ * against the program under mocks. Resources are linked the way the cloud links them
+ * (an event source mapping names its queue's ARN, a redrive policy its queue's URL).
+ */
+
+export interface StackResource {
+  readonly type: string;
+  readonly name: string;
+  readonly props: Record<string, any>;
+}
+
+export interface Violation {
+  readonly policy: string;
+  readonly resource: string;
+  readonly message: string;
+}
+
+export interface GuardrailPolicy {
+  readonly name: string;
+  readonly description: string;
+  check(resources: readonly StackResource[]): Violation[];
+}
+
+const T = {
+  queue: "aws:sqs/queue:Queue",
+  redrive: "aws:sqs/redrivePolicy:RedrivePolicy",
+  mapping: "aws:lambda/eventSourceMapping:EventSourceMapping",
+  fn: "aws:lambda/function:Function",
+  rolePolicy: "aws:iam/rolePolicy:RolePolicy",
+  policy: "aws:iam/policy:Policy",
+  alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
+} as const;
+
+const of = (resources: readonly StackResource[], type: string) => resources.filter((r) => r.type === type);
+const json = (value: unknown): any => (typeof value === "string" ? safeParse(value) : value);
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Config keys herald treats as secrets, and the shapes of names that usually are. */
+export function secretLikeName(name: string, secretKeys: readonly string[]): boolean {
+  if (secretKeys.includes(name)) return true;
+  // A reference to a secret (its ARN or name) is fine; the value itself is not.
+  if (/_(ARN|NAME|ID)$/.test(name)) return false;
+  return /(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIAL)/.test(name);
+}
+
+export function guardrails(secretKeys: readonly string[]): GuardrailPolicy[] {
+  return [
+    {
+      name: "consumed-queue-has-dlq",
+      description: "Every queue a function consumes has a dead-letter queue with a maxReceiveCount.",
+      check(resources) {
+        const redriven = new Map(of(resources, T.redrive).map((r) => [r.props.queueUrl, json(r.props.redrivePolicy)]));
+        const queuesByArn = new Map(of(resources, T.queue).map((q) => [q.props.arn, q]));
+        return of(resources, T.mapping).flatMap((mapping) => {
+          const queue = queuesByArn.get(mapping.props.eventSourceArn);
+          if (!queue) return [];
+          const policy = redriven.get(queue.props.url) ?? json(queue.props.redrivePolicy);
+          return policy?.deadLetterTargetArn && Number(policy.maxReceiveCount) >= 1
+            ? []
+            : [{ policy: "consumed-queue-has-dlq", resource: queue.name, message: `queue ${queue.name} is consumed by ${mapping.name} but has no dead-letter queue` }];
+        });
+      },
+    },
+    {
+      name: "mapping-reports-failures-and-is-capped",
+      description: "Every event source mapping reports per-message failures and has a concurrency cap.",
+      check(resources) {
+        return of(resources, T.mapping).flatMap((mapping) => {
+          const found: Violation[] = [];
+          if (!(mapping.props.functionResponseTypes ?? []).includes("ReportBatchItemFailures")) {
+            found.push({ policy: "mapping-reports-failures-and-is-capped", resource: mapping.name, message: `${mapping.name} lacks ReportBatchItemFailures: one failure would retry the whole batch` });
+          }
+          if (!(Number(mapping.props.scalingConfig?.maximumConcurrency) >= 2)) {
+            found.push({ policy: "mapping-reports-failures-and-is-capped", resource: mapping.name, message: `${mapping.name} has no scalingConfig.maximumConcurrency: nothing caps the channel` });
+          }
+          return found;
+        });
+      },
+    },
+    {
+      name: "visibility-covers-six-timeouts",
+      description: "A consumed queue's visibility timeout is at least six times its function's timeout.",
+      check(resources) {
+        const queuesByArn = new Map(of(resources, T.queue).map((q) => [q.props.arn, q]));
+        const functions = of(resources, T.fn);
+        return of(resources, T.mapping).flatMap((mapping) => {
+          const queue = queuesByArn.get(mapping.props.eventSourceArn);
+          const fn = functions.find((f) => f.props.arn === mapping.props.functionName || f.props.name === mapping.props.functionName);
+          if (!queue || !fn) return [];
+          const visibility = Number(queue.props.visibilityTimeoutSeconds ?? 30);
+          const timeout = Number(fn.props.timeout ?? 3);
+          return visibility >= 6 * timeout
+            ? []
+            : [{ policy: "visibility-covers-six-timeouts", resource: queue.name, message: `${queue.name} hides messages for ${visibility} s; ${fn.name} may run ${timeout} s (needs >= ${6 * timeout})` }];
+        });
+      },
+    },
+    {
+      name: "no-iam-wildcards",
+      description: "No IAM policy allows every action of a service or every resource.",
+      check(resources) {
+        return [...of(resources, T.rolePolicy), ...of(resources, T.policy)].flatMap((policy) => {
+          const document = json(policy.props.policy);
+          const statements = Array.isArray(document?.Statement) ? document.Statement : [document?.Statement].filter(Boolean);
+          return statements.flatMap((statement: any): Violation[] => {
+            const violation = (what: string) => ({ policy: "no-iam-wildcards", resource: policy.name, message: `${policy.name} ${what}` });
+            if (statement.NotAction !== undefined || statement.NotResource !== undefined) return [violation("uses NotAction or NotResource, which grant everything else")];
+            const list = (value: unknown) => (Array.isArray(value) ? value : [value]).map(String);
+            const bad = [...list(statement.Action).filter((a) => a === "*" || a.endsWith(":*")), ...list(statement.Resource).filter((r) => r === "*")];
+            return bad.length > 0 ? [violation(`allows ${bad.join(", ")}`)] : [];
+          });
+        });
+      },
+    },
+    {
+      name: "dlq-has-alarm",
+      description: "Every dead-letter queue has an alarm on its depth.",
+      check(resources) {
+        const deadLetterArns = new Set(of(resources, T.redrive).map((r) => json(r.props.redrivePolicy)?.deadLetterTargetArn));
+        const watched = new Set(of(resources, T.alarm).filter((a) => a.props.metricName === "ApproximateNumberOfMessagesVisible").map((a) => a.props.dimensions?.QueueName));
+        return of(resources, T.queue)
+          .filter((queue) => deadLetterArns.has(queue.props.arn))
+          .filter((queue) => !watched.has(queue.props.name))
+          .map((queue) => ({ policy: "dlq-has-alarm", resource: queue.name, message: `dead-letter queue ${queue.name} has no depth alarm: dead letters would pile up unseen` }));
+      },
+    },
+    {
+      name: "no-secret-in-plain-environment",
+      description: "No function has a secret (password, token, private key) in a plain environment variable.",
+      check(resources) {
+        return of(resources, T.fn).flatMap((fn) =>
+          Object.keys(fn.props.environment?.variables ?? {})
+            .filter((name) => secretLikeName(name, secretKeys))
+            .map((name) => ({ policy: "no-secret-in-plain-environment", resource: fn.name, message: `${fn.name} has ${name} in its environment; keep it in Secrets Manager` })),
+        );
+      },
+    },
+  ];
+}
+
+/** Every violation of every guardrail. */
+export function checkGuardrails(resources: readonly StackResource[], secretKeys: readonly string[]): Violation[] {
+  return guardrails(secretKeys).flatMap((policy) => policy.check(resources));
+}

@@ -1,0 +1,133 @@
+/**
+ * Runs a Pulumi program offline, under Pulumi's mocks, and reports every resource it
+ * declares with its resolved inputs: `herald preview` and the infra tests. The mocks
+ * give each resource deterministic fake ids, ARNs, URLs and names, so two runs of the
+ * same program print the same thing. Secret inputs are shown as `[secret]` and code
+ * archives as their size and hash.
+ */
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface PreviewResource {
+  /** Pulumi type token, e.g. `aws:sqs/queue:Queue`. */
+  readonly type: string;
+  readonly name: string;
+  /** The parent's name (`undefined` at the top of the stack). */
+  readonly parent: string | undefined;
+  readonly inputs: Record<string, unknown>;
+  /** What the (mocked) cloud assigned: id, and arn, url and physical name where the type has them. */
+  readonly identifiers: { readonly id?: string; readonly arn?: string; readonly url?: string; readonly name?: string };
+}
+
+export interface PreviewResult {
+  readonly resources: PreviewResource[];
+  readonly outputs: Record<string, unknown>;
+}
+
+export const FAKE_ACCOUNT = "123456789012";
+export const FAKE_REGION = "us-east-1";
+
+/** Deterministic fake state for a mocked resource: what the cloud would have filled in. */
+export function fakeState(type: string, name: string, inputs: Record<string, any>): { id: string; state: Record<string, unknown> } {
+  const service = /^aws:([a-z0-9]+)\//.exec(type)?.[1];
+  const physical = typeof inputs.name === "string" ? inputs.name : name;
+  const state: Record<string, unknown> = { ...inputs, name: physical };
+  if (service) {
+    state.arn = `arn:aws:${service}:${FAKE_REGION}:${FAKE_ACCOUNT}:${physical}`;
+    if (type === "aws:sqs/queue:Queue") state.url = `https://sqs.${FAKE_REGION}.amazonaws.com/${FAKE_ACCOUNT}/${physical}`;
+    if (type === "aws:sns/topic:Topic") state.arn = `arn:aws:sns:${FAKE_REGION}:${FAKE_ACCOUNT}:${physical}`;
+    if (type === "aws:dynamodb/table:Table") state.arn = `arn:aws:dynamodb:${FAKE_REGION}:${FAKE_ACCOUNT}:table/${physical}`;
+    if (type === "aws:cloudwatch/logGroup:LogGroup") state.arn = `arn:aws:logs:${FAKE_REGION}:${FAKE_ACCOUNT}:log-group:${physical}`;
+    if (type === "aws:iam/role:Role") state.arn = `arn:aws:iam::${FAKE_ACCOUNT}:role/${physical}`;
+  }
+  return { id: `${physical}-id`, state };
+}
+
+/**
+ * Runs a program under mocks with `config` (`herald:cloud` and so on): `plan` reads and
+ * checks the config, `declare` declares the resources and returns the stack outputs.
+ * Resolves once every input is known.
+ */
+export async function previewProgram<P>(
+  config: Record<string, string>,
+  plan: () => P,
+  declare: (plan: P) => Record<string, unknown> | Promise<Record<string, unknown>>,
+  secretKeys: readonly string[] = [],
+): Promise<PreviewResult> {
+  pulumi.runtime.setAllConfig(config, [...secretKeys]);
+  // Config mistakes throw here, before Pulumi's machinery has anything in flight.
+  const planned = plan();
+  const assigned = new Map<string, PreviewResource["identifiers"]>();
+  pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        const fake = fakeState(args.type, args.name, args.inputs as Record<string, any>);
+        const { arn, url, name } = fake.state as { arn?: string; url?: string; name?: string };
+        assigned.set(`${args.type}::${args.name}`, { id: fake.id, ...(arn ? { arn } : {}), ...(url ? { url } : {}), ...(name ? { name } : {}) });
+        return fake;
+      },
+      call: (args) => args.inputs,
+    },
+    "herald",
+    "preview",
+    // Not a dry run: every mocked value is known, so every apply runs and the inputs
+    // shown are the ones `pulumi up` would send.
+    false,
+  );
+  const declared: Array<{ type: string; name: string; parent: string | undefined; props: Record<string, unknown>; resource: pulumi.Resource }> = [];
+  const stackOutputs = await pulumi.runtime.runInPulumiStack(async () => {
+    pulumi.runtime.registerStackTransformation((args) => {
+      if (args.type !== "pulumi:pulumi:Stack") {
+        declared.push({ type: args.type, name: args.name, parent: parentName(args.opts.parent), props: args.props, resource: args.resource });
+      }
+      return undefined;
+    });
+    return declare(planned);
+  });
+  const resources = await Promise.all(
+    declared.map(async (entry) => ({ type: entry.type, name: entry.name, parent: entry.parent, inputs: await resolveInputs(entry.props), identifiers: {} })),
+  );
+  // Identifiers arrive as each mocked registration completes.
+  await Promise.all(declared.map((entry) => new Promise((resolve) => entry.resource.urn.apply(resolve))));
+  const withIdentifiers = resources.map((resource) => ({ ...resource, identifiers: assigned.get(`${resource.type}::${resource.name}`) ?? {} }));
+  const outputs: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(stackOutputs ?? {})) outputs[key] = await resolveValue(value);
+  return { resources: withIdentifiers, outputs };
+}
+
+function parentName(parent: pulumi.Resource | undefined): string | undefined {
+  if (!parent) return undefined;
+  // Resource names are not public API; the URN's last segment is the name.
+  const name = (parent as unknown as { __name?: string }).__name;
+  return name === undefined || (parent as unknown as { __pulumiType?: string }).__pulumiType === "pulumi:pulumi:Stack" ? undefined : name;
+}
+
+async function resolveInputs(props: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const resolved: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(props ?? {})) {
+    if (value === undefined) continue;
+    resolved[key] = await resolveValue(value);
+  }
+  return resolved;
+}
+
+async function resolveValue(value: unknown): Promise<unknown> {
+  if (value instanceof pulumi.asset.AssetArchive) return describeArchive(value);
+  const output = pulumi.output(value) as pulumi.Output<unknown>;
+  if (await pulumi.isSecret(output)) return "[secret]";
+  const plain = await new Promise<unknown>((resolve) => output.apply(resolve));
+  return plain instanceof pulumi.asset.AssetArchive ? describeArchive(plain) : plain;
+}
+
+/** A code archive as what matters in a review: its files, their sizes and a content hash. */
+async function describeArchive(archive: pulumi.asset.AssetArchive): Promise<Record<string, unknown>> {
+  const assets = (await archive.assets) as Record<string, pulumi.asset.StringAsset>;
+  const files: Record<string, number> = {};
+  const hash = createHash("sha256");
+  for (const [file, asset] of Object.entries(assets).sort(([a], [b]) => a.localeCompare(b))) {
+    const text = String(await asset.text);
+    files[file] = Buffer.byteLength(text);
+    hash.update(file).update("\u0000").update(text);
+  }
+  return { archive: files, sha256: hash.digest("hex") };
+}

@@ -1,0 +1,50 @@
+/**
+ * The guardrails fail on deliberately broken stacks, one breakage at a time, and pass on
+ * the same stack unbroken (the real program passes them in aws-stack.test.ts).
+ */
+import { describe, expect, it } from "vitest";
+import { checkGuardrails, type StackResource } from "../../infra/policy/rules";
+
+const queue = (name: string, visibility = 600): StackResource => ({
+  type: "aws:sqs/queue:Queue",
+  name,
+  props: { name, arn: `arn:aws:sqs:us-east-1:1:${name}`, url: `https://sqs/1/${name}`, visibilityTimeoutSeconds: visibility },
+});
+const sound = (): StackResource[] => [
+  queue("q"),
+  queue("q-dlq"),
+  { type: "aws:sqs/redrivePolicy:RedrivePolicy", name: "q", props: { queueUrl: "https://sqs/1/q", redrivePolicy: JSON.stringify({ deadLetterTargetArn: "arn:aws:sqs:us-east-1:1:q-dlq", maxReceiveCount: 5 }) } },
+  { type: "aws:lambda/function:Function", name: "fn", props: { arn: "arn:aws:lambda:us-east-1:1:fn", timeout: 100, environment: { variables: { HERALD_SECRET_ARN: "arn:aws:secretsmanager:x", HERALD_EMAIL_FROM: "a@b.c" } } } },
+  {
+    type: "aws:lambda/eventSourceMapping:EventSourceMapping",
+    name: "esm",
+    props: { eventSourceArn: "arn:aws:sqs:us-east-1:1:q", functionName: "arn:aws:lambda:us-east-1:1:fn", functionResponseTypes: ["ReportBatchItemFailures"], scalingConfig: { maximumConcurrency: 5 } },
+  },
+  { type: "aws:iam/rolePolicy:RolePolicy", name: "fn", props: { policy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["sqs:ReceiveMessage"], Resource: ["arn:aws:sqs:us-east-1:1:q"] }] }) } },
+  { type: "aws:cloudwatch/metricAlarm:MetricAlarm", name: "q-dlq-depth", props: { metricName: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: "q-dlq" } } },
+];
+const secretKeys = ["TWILIO_AUTH_TOKEN"];
+const broken = (mutate: (resources: StackResource[]) => StackResource[]) => checkGuardrails(mutate(sound()), secretKeys).map((v) => v.policy);
+const replace = (resources: StackResource[], name: string, type: string, props: Record<string, unknown>) =>
+  resources.map((r) => (r.name === name && r.type === type ? { ...r, props: { ...r.props, ...props } } : r));
+
+describe("guardrails", () => {
+  it("pass on a sound stack", () => {
+    expect(checkGuardrails(sound(), secretKeys)).toEqual([]);
+  });
+
+  it.each([
+    ["consumed-queue-has-dlq", (rs: StackResource[]) => rs.filter((r) => r.type !== "aws:sqs/redrivePolicy:RedrivePolicy").concat([])],
+    ["mapping-reports-failures-and-is-capped", (rs: StackResource[]) => replace(rs, "esm", "aws:lambda/eventSourceMapping:EventSourceMapping", { functionResponseTypes: [] })],
+    ["mapping-reports-failures-and-is-capped", (rs: StackResource[]) => replace(rs, "esm", "aws:lambda/eventSourceMapping:EventSourceMapping", { scalingConfig: undefined })],
+    ["visibility-covers-six-timeouts", (rs: StackResource[]) => replace(rs, "q", "aws:sqs/queue:Queue", { visibilityTimeoutSeconds: 599 })],
+    ["no-iam-wildcards", (rs: StackResource[]) => replace(rs, "fn", "aws:iam/rolePolicy:RolePolicy", { policy: JSON.stringify({ Statement: [{ Effect: "Allow", Action: "sqs:*", Resource: ["arn:aws:sqs:us-east-1:1:q"] }] }) })],
+    ["no-iam-wildcards", (rs: StackResource[]) => replace(rs, "fn", "aws:iam/rolePolicy:RolePolicy", { policy: JSON.stringify({ Statement: [{ Effect: "Allow", Action: ["sqs:SendMessage"], Resource: "*" }] }) })],
+    ["no-iam-wildcards", (rs: StackResource[]) => replace(rs, "fn", "aws:iam/rolePolicy:RolePolicy", { policy: JSON.stringify({ Statement: { Effect: "Allow", NotAction: ["iam:*"], Resource: ["x"] } }) })],
+    ["dlq-has-alarm", (rs: StackResource[]) => rs.filter((r) => r.type !== "aws:cloudwatch/metricAlarm:MetricAlarm")],
+    ["no-secret-in-plain-environment", (rs: StackResource[]) => replace(rs, "fn", "aws:lambda/function:Function", { environment: { variables: { TWILIO_AUTH_TOKEN: "t" } } })],
+    ["no-secret-in-plain-environment", (rs: StackResource[]) => replace(rs, "fn", "aws:lambda/function:Function", { environment: { variables: { SMTP_PASSWORD: "p" } } })],
+  ])("%s fails on a stack broken for it", (policy, mutate) => {
+    expect(broken(mutate as (rs: StackResource[]) => StackResource[])).toEqual([policy]);
+  });
+});
