@@ -54,8 +54,13 @@ export function clearBundleCache(): void {
 
 /** The rules function's bundle for `target`. */
 export function bundleRules(target: BundleTarget): FunctionBundle {
-  const entry = join("handlers/runtime", target, "rules-handler.ts");
-  return build(target, "rules", `export { handler } from "./${entry}";\n`, [...CHANNEL_SDKS, ...PLATFORM_SDKS[target]]);
+  return bundleShim(target, "rules");
+}
+
+/** A function that is one shim (`handlers/runtime/<target>/<name>-handler.ts`), and sends nothing. */
+export function bundleShim(target: BundleTarget, name: "rules" | "unsubscribe"): FunctionBundle {
+  const entry = join("handlers/runtime", target, `${name}-handler.ts`);
+  return build(target, name, `export { handler } from "./${entry}";\n`, [...CHANNEL_SDKS, ...PLATFORM_SDKS[target]]);
 }
 
 /** A channel function's bundle for `target`: the shim plus that channel's module only. */

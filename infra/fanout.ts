@@ -5,7 +5,7 @@
  * parts connect; the platform it is given decides which resources that takes.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { bundleChannel, bundleRules, type ChannelSource } from "./bundle";
+import { bundleChannel, bundleRules, bundleShim, type ChannelSource } from "./bundle";
 import type { Platform, QueueHandle, SecretHandle, StoreHandle } from "./platform";
 import type { ConsumerTopology, Topology } from "./topology";
 
@@ -18,6 +18,12 @@ export interface NotificationFanoutArgs {
   readonly secrets: pulumi.Output<Readonly<Record<string, string>>>;
   readonly alarmEmail?: string;
   readonly queueAgeAlarmSeconds: number;
+  /**
+   * The key that signs unsubscribe links. With it, the stack serves the links' endpoint
+   * and the rules function signs a link for every non-critical message; without it, no
+   * link is signed (and the deploy says so).
+   */
+  readonly unsubscribeKey?: pulumi.Output<string>;
   /** Channel modules outside the `handlers/channels/<name>.ts` convention (a test's extra channel). */
   readonly channelSources?: Readonly<Record<string, ChannelSource>>;
 }
@@ -30,6 +36,8 @@ export class NotificationFanout extends pulumi.ComponentResource {
   public readonly deadLetterQueueUrls: pulumi.Output<Record<string, string>>;
   public readonly tableNames: pulumi.Output<Record<string, string>>;
   public readonly alarmTopic: pulumi.Output<string>;
+  /** The unsubscribe links' endpoint, when the stack has a signing key. */
+  public readonly unsubscribeUrl: pulumi.Output<string | undefined>;
   /** Each consumer's cap as deployed (the cloud may round a requested cap up; see the preview). */
   public readonly effectiveConcurrency: Record<string, number>;
 
@@ -47,6 +55,16 @@ export class NotificationFanout extends pulumi.ComponentResource {
     const rulesQueue = platform.queue(`${name}-rules`, topology.rules, child);
     platform.subscribe(`${name}-rules`, topic, rulesQueue, child);
 
+    let unsubscribe: { url: pulumi.Output<string>; key: SecretHandle } | undefined;
+    if (args.unsubscribeKey) {
+      const key = platform.secret(`${name}-unsubscribe`, { owner: "unsubscribe", value: pulumi.secret(args.unsubscribeKey) }, child);
+      // Recording an opt-out writes the recipient.
+      const endpoint = platform.endpoint(`${name}-unsubscribe`, { name: "unsubscribe", bundle: bundleShim(platform.cloud, "unsubscribe"), stores: [{ store: recipients, access: "read-write" }], key }, child);
+      unsubscribe = { url: endpoint.url, key };
+    } else {
+      void pulumi.log.warn("no herald:secrets.HERALD_UNSUBSCRIBE_SECRET: messages carry no unsubscribe link (bulk senders need one on non-critical e-mail)", this);
+    }
+
     const rulesFunction = platform.function(
       `${name}-rules`,
       {
@@ -61,6 +79,7 @@ export class NotificationFanout extends pulumi.ComponentResource {
             // Frequency-cap counters live in the idempotency table.
             { store: idempotency, access: "read-write" },
           ],
+          ...(unsubscribe ? { unsubscribe } : {}),
         },
         settings: {},
       },
@@ -100,6 +119,7 @@ export class NotificationFanout extends pulumi.ComponentResource {
     this.deadLetterQueueUrls = byConsumer((queue) => queue.deadLetterUrl);
     this.tableNames = pulumi.all({ idempotency: idempotency.name, recipients: recipients.name });
     this.alarmTopic = alarms.address;
+    this.unsubscribeUrl = unsubscribe ? unsubscribe.url : pulumi.output(undefined);
     this.effectiveConcurrency = Object.fromEntries([topology.rules, ...topology.channels].map((c) => [c.name, platform.effectiveConcurrency(c)]));
     for (const consumer of [topology.rules, ...topology.channels]) {
       const effective = this.effectiveConcurrency[consumer.name]!;
@@ -114,6 +134,7 @@ export class NotificationFanout extends pulumi.ComponentResource {
       deadLetterQueueUrls: this.deadLetterQueueUrls,
       tableNames: this.tableNames,
       alarmTopic: this.alarmTopic,
+      unsubscribeUrl: this.unsubscribeUrl,
     });
   }
 
@@ -125,8 +146,8 @@ export class NotificationFanout extends pulumi.ComponentResource {
   ): SecretHandle | undefined {
     if (consumer.secretKeys.length === 0) return undefined;
     // Only this channel's keys: the e-mail function never holds the Twilio token.
-    const values = secrets.apply((all) => Object.fromEntries(consumer.secretKeys.filter((key) => all[key] !== undefined).map((key) => [key, all[key]!])));
-    return platform.secret(`${name}-${consumer.name}`, consumer, pulumi.secret(values), { parent: this });
+    const value = secrets.apply((all) => JSON.stringify(Object.fromEntries(consumer.secretKeys.filter((key) => all[key] !== undefined).map((key) => [key, all[key]!]))));
+    return platform.secret(`${name}-${consumer.name}`, { owner: consumer.name, ...(consumer.secretName ? { secretName: consumer.secretName } : {}), value: pulumi.secret(value) }, { parent: this });
   }
 }
 

@@ -15,4 +15,5 @@ export const queueUrls = stack.queueUrls;
 export const deadLetterQueueUrls = stack.deadLetterQueueUrls;
 export const tableNames = stack.tableNames;
 export const alarmTopicArn = stack.alarmTopicArn;
+export const unsubscribeUrl = stack.unsubscribeUrl;
 export const effectiveConcurrency = stack.effectiveConcurrency;

@@ -29,7 +29,7 @@ export interface StoreHandle {
 }
 
 export interface SecretHandle {
-  readonly consumer: string;
+  readonly owner: string;
   readonly name: pulumi.Output<string>;
 }
 
@@ -56,6 +56,30 @@ export interface FunctionAccess {
   readonly sendsToDeadLetter?: QueueHandle;
   readonly stores: ReadonlyArray<{ readonly store: StoreHandle; readonly access: "read" | "read-write" }>;
   readonly secret?: SecretHandle;
+  /** The rules function signs unsubscribe links: the endpoint they point to and the signing key. */
+  readonly unsubscribe?: { readonly url: pulumi.Output<string>; readonly key: SecretHandle };
+}
+
+/** A public HTTPS endpoint served by a function (the unsubscribe link's target). */
+export interface EndpointSpec {
+  readonly name: string;
+  readonly bundle: FunctionBundle;
+  readonly stores: FunctionAccess["stores"];
+  /** The key the endpoint verifies requests with. */
+  readonly key: SecretHandle;
+}
+
+export interface EndpointHandle {
+  readonly url: pulumi.Output<string>;
+}
+
+/** What a secret holds: one string (a channel's settings as JSON, or a signing key). */
+export interface SecretSpec {
+  /** The consumer or purpose it belongs to (`email`, `unsubscribe`). */
+  readonly owner: string;
+  /** The cloud name to give it (otherwise one is generated). */
+  readonly secretName?: string;
+  readonly value: pulumi.Output<string>;
 }
 
 export interface FunctionSpec {
@@ -73,11 +97,13 @@ export interface Platform {
   alarmTarget(name: string, email: string | undefined, opts: pulumi.CustomResourceOptions): AlarmTargetHandle;
   topic(name: string, opts: pulumi.CustomResourceOptions): TopicHandle;
   store(name: string, kind: StoreKind, opts: pulumi.CustomResourceOptions): StoreHandle;
-  secret(name: string, consumer: ConsumerTopology, values: pulumi.Output<Record<string, string>>, opts: pulumi.CustomResourceOptions): SecretHandle;
+  secret(name: string, spec: SecretSpec, opts: pulumi.CustomResourceOptions): SecretHandle;
   queue(name: string, consumer: ConsumerTopology, opts: pulumi.CustomResourceOptions): QueueHandle;
   /** Delivers every event published to `topic` into `queue`. */
   subscribe(name: string, topic: TopicHandle, queue: QueueHandle, opts: pulumi.CustomResourceOptions): void;
   function(name: string, spec: FunctionSpec, opts: pulumi.CustomResourceOptions): FunctionHandle;
+  /** A public endpoint for links people click: no identity is required, the request is signed. */
+  endpoint(name: string, spec: EndpointSpec, opts: pulumi.CustomResourceOptions): EndpointHandle;
   /** Runs `fn` on `queue`'s messages with the consumer's batch size and cap, reporting failures per message. */
   trigger(name: string, queue: QueueHandle, fn: FunctionHandle, consumer: ConsumerTopology, opts: pulumi.CustomResourceOptions): void;
   /** Dead letters present, and the oldest message waiting too long, raise alarms to `target`. */

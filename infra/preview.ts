@@ -39,6 +39,7 @@ export function fakeState(type: string, name: string, inputs: Record<string, any
     if (type === "aws:dynamodb/table:Table") state.arn = `arn:aws:dynamodb:${FAKE_REGION}:${FAKE_ACCOUNT}:table/${physical}`;
     if (type === "aws:cloudwatch/logGroup:LogGroup") state.arn = `arn:aws:logs:${FAKE_REGION}:${FAKE_ACCOUNT}:log-group:${physical}`;
     if (type === "aws:iam/role:Role") state.arn = `arn:aws:iam::${FAKE_ACCOUNT}:role/${physical}`;
+    if (type === "aws:lambda/functionUrl:FunctionUrl") state.functionUrl = `https://${physical}.lambda-url.${FAKE_REGION}.on.aws/`;
   }
   return { id: `${physical}-id`, state };
 }

@@ -18,7 +18,12 @@ export interface StackPlan {
   readonly topology: Topology;
   readonly context: ConfigContext;
   readonly channelSources?: Readonly<Record<string, ChannelSource>>;
+  /** `herald:secrets.HERALD_UNSUBSCRIBE_SECRET` is set: serve and sign unsubscribe links. */
+  readonly unsubscribe: boolean;
 }
+
+/** The secret setting that signs unsubscribe links (a herald key, not a channel's). */
+export const UNSUBSCRIBE_SECRET_KEY = "HERALD_UNSUBSCRIBE_SECRET";
 
 /**
  * Reads and checks the stack config (including which secret settings are set, from
@@ -29,9 +34,10 @@ export function planStack(adapters: readonly ChannelAdapter[], options: { channe
   const herald = new pulumi.Config("herald");
   const context: ConfigContext = {
     channels: adapters.map((channel) => channel.name),
-    secretKeys: [...new Set(adapters.flatMap((channel) => channel.secretConfigKeys ?? []))],
+    secretKeys: [...new Set([...adapters.flatMap((channel) => channel.secretConfigKeys ?? []), UNSUBSCRIBE_SECRET_KEY])],
   };
   const config = readStackConfig((key) => herald.get(key), context);
+  let unsubscribe = false;
   // The names of the secret settings, not their values: read raw so nothing is revealed.
   const rawSecrets = pulumi.runtime.getConfig("herald:secrets");
   if (rawSecrets !== undefined) {
@@ -43,8 +49,9 @@ export function planStack(adapters: readonly ChannelAdapter[], options: { channe
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new StackConfigError("herald:secrets", "must be an object of setting name to value");
     checkSecretKeys(parsed as Record<string, unknown>, context);
+    unsubscribe = UNSUBSCRIBE_SECRET_KEY in parsed;
   }
-  return { config, topology: deriveTopology(adapters, config), context, ...(options.channelSources ? { channelSources: options.channelSources } : {}) };
+  return { config, topology: deriveTopology(adapters, config), context, unsubscribe, ...(options.channelSources ? { channelSources: options.channelSources } : {}) };
 }
 
 /** Declares the fan-out a plan describes and returns the stack outputs. */
@@ -63,6 +70,7 @@ export function declareStack(plan: StackPlan) {
       ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
       queueAgeAlarmSeconds: config.queueAgeAlarmSeconds,
       ...(plan.channelSources ? { channelSources: plan.channelSources } : {}),
+      ...(plan.unsubscribe ? { unsubscribeKey: secrets.apply((values) => values[UNSUBSCRIBE_SECRET_KEY]!) } : {}),
     },
     resourceOptions,
   );
@@ -77,6 +85,8 @@ export function declareStack(plan: StackPlan) {
     deadLetterQueueUrls: fanout.deadLetterQueueUrls,
     tableNames: fanout.tableNames,
     alarmTopicArn: fanout.alarmTopic,
+    /** Where unsubscribe links point (absent without an unsubscribe key). */
+    unsubscribeUrl: fanout.unsubscribeUrl,
     /** Each consumer's cap as deployed (a cloud may round a requested cap up). */
     effectiveConcurrency: fanout.effectiveConcurrency,
   };

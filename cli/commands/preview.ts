@@ -83,7 +83,7 @@ function summary(result: PreviewResult): string[] {
     );
     lines.push(`    IAM: ${[...new Set((policy.Statement ?? []).flatMap((s) => s.Action))].join(", ")}`);
   }
-  const rest = resources.filter((r) => /Table|Secret$|Topic$/.test(r.type) && r.type.startsWith("aws:"));
+  const rest = resources.filter((r) => /Table|Secret$|Topic$|FunctionUrl$/.test(r.type) && r.type.startsWith("aws:"));
   for (const resource of rest) lines.push(`  ${short(resource)} ${resource.name}`);
   return lines;
 }

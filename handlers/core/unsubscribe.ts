@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import type { RecipientDirectory } from "./recipients";
 
 /** Where one-click unsubscribe links point and the key that signs them. */
 export interface UnsubscribeConfig {
@@ -49,4 +50,47 @@ export function verifyUnsubscribe(secret: string, query: URLSearchParams): { rec
 
 function sign(secret: string, recipientId: string, category: string, channel: string): string {
   return createHmac("sha256", secret).update(JSON.stringify([recipientId, category, channel])).digest("base64url");
+}
+
+/** What an unsubscribe link's endpoint answers, whatever serves it (local HTTP server, a function URL). */
+export interface UnsubscribeAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/**
+ * Answers a request to an unsubscribe link. GET shows a confirmation form and changes
+ * nothing: mail scanners prefetch links, and a prefetch must not unsubscribe anyone.
+ * POST (the form, or RFC 8058 one-click from the mail client) records the opt-out of that
+ * category on that channel. A link whose signature does not verify is refused.
+ */
+export async function answerUnsubscribe(
+  request: { readonly method: string; readonly path: string; readonly query: URLSearchParams },
+  secret: string,
+  directory: Pick<RecipientDirectory, "get" | "put">,
+): Promise<UnsubscribeAnswer> {
+  const json = (status: number, value: unknown): UnsubscribeAnswer => ({ status, contentType: "application/json", body: JSON.stringify(value) });
+  if (request.method !== "GET" && request.method !== "POST") return json(405, { error: "method-not-allowed", message: "use GET or POST" });
+  const verified = verifyUnsubscribe(secret, request.query);
+  if (!verified) return json(400, { error: "invalid-link", message: "this unsubscribe link is not valid" });
+  if (request.method === "GET") {
+    const what = `${escapeHtml(verified.category)} messages by ${escapeHtml(verified.channel)}`;
+    const action = escapeHtml(`${request.path}?${request.query.toString()}`);
+    return {
+      status: 200,
+      contentType: "text/html; charset=utf-8",
+      body: `<!doctype html><title>Unsubscribe</title><form method="post" action="${action}"><p>Stop receiving ${what}?</p><button name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`,
+    };
+  }
+  const recipient = await directory.get(verified.recipientId);
+  if (recipient) {
+    const optOuts = [...(recipient.optOuts ?? []).filter((o) => !(o.category === verified.category && o.channel === verified.channel)), { category: verified.category, channel: verified.channel }];
+    await directory.put({ ...recipient, optOuts });
+  }
+  return json(200, { unsubscribed: verified });
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

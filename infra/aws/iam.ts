@@ -21,7 +21,7 @@ export interface ResolvedAccess {
   readonly consumesQueueArn: string;
   readonly sendsToQueueArns: readonly string[];
   readonly tables: ReadonlyArray<{ readonly arn: string; readonly access: FunctionAccess["stores"][number]["access"] }>;
-  readonly secretArn?: string;
+  readonly secretArns: readonly string[];
   readonly logGroupArn: string;
 }
 
@@ -42,12 +42,25 @@ export function functionPolicy(access: ResolvedAccess): PolicyDocument {
     { Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`${access.logGroupArn}:*`] },
   ];
   if (access.sendsToQueueArns.length > 0) statements.push({ Effect: "Allow", Action: [...SEND_ACTIONS], Resource: [...new Set(access.sendsToQueueArns)] });
+  return { Version: "2012-10-17", Statement: [...statements, ...tableAndSecretStatements(access)] };
+}
+
+/** An HTTP endpoint's function: logs, its tables, its key; no queue. */
+export function endpointPolicy(access: Pick<ResolvedAccess, "tables" | "secretArns" | "logGroupArn">): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`${access.logGroupArn}:*`] }, ...tableAndSecretStatements(access)],
+  };
+}
+
+function tableAndSecretStatements(access: Pick<ResolvedAccess, "tables" | "secretArns">): PolicyStatement[] {
+  const statements: PolicyStatement[] = [];
   for (const kind of ["read", "read-write"] as const) {
     const arns = access.tables.filter((table) => table.access === kind).map((table) => table.arn);
     if (arns.length > 0) statements.push({ Effect: "Allow", Action: [...TABLE_ACTIONS[kind]], Resource: arns });
   }
-  if (access.secretArn) statements.push({ Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [access.secretArn] });
-  return { Version: "2012-10-17", Statement: statements };
+  if (access.secretArns.length > 0) statements.push({ Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [...access.secretArns] });
+  return statements;
 }
 
 /** Who may assume a function's role: the Lambda service, nothing else. */

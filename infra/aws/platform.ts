@@ -16,19 +16,23 @@ import * as secretsmanager from "@pulumi/aws/secretsmanager";
 import * as sns from "@pulumi/aws/sns";
 import * as sqs from "@pulumi/aws/sqs";
 import { AWS_ENV, channelQueueUrlVariable } from "../../handlers/runtime/aws/env";
+import type { FunctionBundle } from "../bundle";
 import type {
   AlarmTargetHandle,
+  EndpointHandle,
+  EndpointSpec,
   FunctionHandle,
   FunctionSpec,
   Platform,
   QueueHandle,
   SecretHandle,
+  SecretSpec,
   StoreHandle,
   StoreKind,
   TopicHandle,
 } from "../platform";
 import type { ConsumerTopology } from "../topology";
-import { functionPolicy, LAMBDA_ASSUME_ROLE_POLICY } from "./iam";
+import { endpointPolicy, functionPolicy, LAMBDA_ASSUME_ROLE_POLICY } from "./iam";
 
 /** Event source mappings accept a maximumConcurrency from 2 to 1000. */
 export const AWS_MIN_CONCURRENCY = 2;
@@ -98,11 +102,11 @@ export class AwsPlatform implements Platform {
     return { kind, name: table.name, arn: table.arn };
   }
 
-  secret(name: string, consumer: ConsumerTopology, values: pulumi.Output<Record<string, string>>, opts: pulumi.CustomResourceOptions): AwsSecret {
-    const secret = new secretsmanager.Secret(name, { ...(consumer.secretName ? { name: consumer.secretName } : {}), recoveryWindowInDays: 7 }, opts);
+  secret(name: string, spec: SecretSpec, opts: pulumi.CustomResourceOptions): AwsSecret {
+    const secret = new secretsmanager.Secret(name, { ...(spec.secretName ? { name: spec.secretName } : {}), recoveryWindowInDays: 7 }, opts);
     // The value comes from Pulumi config secrets and stays encrypted in the state.
-    new secretsmanager.SecretVersion(name, { secretId: secret.id, secretString: pulumi.secret(values.apply((v) => JSON.stringify(v))) }, opts);
-    return { consumer: consumer.name, name: secret.name, arn: secret.arn };
+    new secretsmanager.SecretVersion(name, { secretId: secret.id, secretString: pulumi.secret(spec.value) }, opts);
+    return { owner: spec.owner, name: secret.name, arn: secret.arn };
   }
 
   queue(name: string, consumer: ConsumerTopology, opts: pulumi.CustomResourceOptions): AwsQueue {
@@ -154,6 +158,7 @@ export class AwsPlatform implements Platform {
     const sendsTo = access.sendsTo.map(({ queue }) => (queue as AwsQueue).arn);
     const deadLetter = access.sendsToDeadLetter as AwsQueue | undefined;
     const secret = access.secret as AwsSecret | undefined;
+    const unsubscribeKey = access.unsubscribe?.key as AwsSecret | undefined;
     const policy = new iam.RolePolicy(
       name,
       {
@@ -163,7 +168,7 @@ export class AwsPlatform implements Platform {
             consumesQueueArn: consumes.arn,
             sendsToQueueArns: [...sendsTo, ...(deadLetter ? [deadLetter.deadLetterArn] : [])],
             tables: access.stores.map(({ store, access: level }) => ({ arn: (store as AwsStore).arn, access: level })),
-            secretArn: secret?.arn,
+            secretArns: [secret?.arn, unsubscribeKey?.arn].filter((arn) => arn !== undefined),
             logGroupArn: logGroup.arn,
           })
           .apply((resolved) => JSON.stringify(functionPolicy(resolved))),
@@ -177,10 +182,7 @@ export class AwsPlatform implements Platform {
         runtime: "nodejs22.x",
         architectures: ["arm64"],
         handler: "index.handler",
-        code: new pulumi.asset.AssetArchive({
-          "index.js": new pulumi.asset.StringAsset(bundle.code),
-          "index.js.map": new pulumi.asset.StringAsset(bundle.sourceMap),
-        }),
+        code: codeArchive(bundle),
         role: role.arn,
         timeout: consumer.functionTimeoutSeconds,
         memorySize: consumer.memoryMb,
@@ -194,6 +196,9 @@ export class AwsPlatform implements Platform {
             ...Object.fromEntries(access.sendsTo.map(({ channel, queue }) => [channelQueueUrlVariable(channel), queue.url])),
             ...(deadLetter ? { [AWS_ENV.rulesDlqUrl]: deadLetter.deadLetterUrl } : {}),
             ...(secret ? { [AWS_ENV.secretArn]: secret.arn } : {}),
+            ...(access.unsubscribe && unsubscribeKey
+              ? { [AWS_ENV.unsubscribeBaseUrl]: access.unsubscribe.url, [AWS_ENV.unsubscribeSecretArn]: unsubscribeKey.arn }
+              : {}),
             // A stack override of the channel's send timeout; the claim lease follows it.
             ...(consumer.kind === "channel" ? { [AWS_ENV.channelTimeoutMs]: String(consumer.timeoutMs) } : {}),
           },
@@ -203,6 +208,53 @@ export class AwsPlatform implements Platform {
       { ...opts, dependsOn: [policy] },
     );
     return { consumer: consumer.name, name: fn.name, arn: fn.arn };
+  }
+
+  endpoint(name: string, spec: EndpointSpec, opts: pulumi.CustomResourceOptions): EndpointHandle {
+    const logGroup = new cloudwatch.LogGroup(name, { retentionInDays: this.options.logRetentionDays }, opts);
+    const role = new iam.Role(name, { assumeRolePolicy: JSON.stringify(LAMBDA_ASSUME_ROLE_POLICY) }, opts);
+    const key = spec.key as AwsSecret;
+    const policy = new iam.RolePolicy(
+      name,
+      {
+        role: role.id,
+        policy: pulumi
+          .output({
+            tables: spec.stores.map(({ store, access: level }) => ({ arn: (store as AwsStore).arn, access: level })),
+            secretArns: [key.arn],
+            logGroupArn: logGroup.arn,
+          })
+          .apply((resolved) => JSON.stringify(endpointPolicy(resolved))),
+      },
+      opts,
+    );
+    const fn = new lambda.Function(
+      name,
+      {
+        runtime: "nodejs22.x",
+        architectures: ["arm64"],
+        handler: "index.handler",
+        code: codeArchive(spec.bundle),
+        role: role.arn,
+        timeout: 10,
+        memorySize: 256,
+        loggingConfig: { logFormat: "JSON", logGroup: logGroup.name },
+        environment: {
+          variables: {
+            NODE_OPTIONS: "--enable-source-maps",
+            ...Object.fromEntries(spec.stores.map(({ store }) => [store.kind === "idempotency" ? AWS_ENV.idempotencyTable : AWS_ENV.recipientsTable, store.name])),
+            [AWS_ENV.unsubscribeSecretArn]: key.arn,
+          },
+        },
+      },
+      { ...opts, dependsOn: [policy] },
+    );
+    // Public on purpose: the people who click the link have no AWS identity. The link's
+    // HMAC signature is what stops anyone changing someone else's preferences.
+    const url = new lambda.FunctionUrl(name, { functionName: fn.name, authorizationType: "NONE" }, opts);
+    new lambda.Permission(`${name}-url`, { action: "lambda:InvokeFunctionUrl", function: fn.name, principal: "*", functionUrlAuthType: "NONE" }, opts);
+    new lambda.Permission(`${name}-invoke`, { action: "lambda:InvokeFunction", function: fn.name, principal: "*", invokedViaFunctionUrl: true }, opts);
+    return { url: url.functionUrl };
   }
 
   trigger(name: string, queue: QueueHandle, fn: FunctionHandle, consumer: ConsumerTopology, opts: pulumi.CustomResourceOptions): void {
@@ -263,4 +315,12 @@ export class AwsPlatform implements Platform {
       opts,
     );
   }
+}
+
+/** The function's code: its bundle and source map, as Lambda expects them in the zip. */
+function codeArchive(bundle: FunctionBundle): pulumi.asset.AssetArchive {
+  return new pulumi.asset.AssetArchive({
+    "index.js": new pulumi.asset.StringAsset(bundle.code),
+    "index.js.map": new pulumi.asset.StringAsset(bundle.sourceMap),
+  });
 }

@@ -163,6 +163,31 @@ describe("the AWS stack under mocks", { timeout: 60_000 }, () => {
     await expect(stack({ secrets: { HERALD_SMTP_URLL: "x" } })).rejects.toThrow(/herald:secrets\.HERALD_SMTP_URLL: is not a secret any channel reads/);
   });
 
+  it("serves unsubscribe links from a public function URL when the stack has a signing key, and signs them in rules", async () => {
+    expect(ofType(defaults, "lambda/functionUrl:FunctionUrl")).toEqual([]);
+    const withKey = await stack({ secrets: { HERALD_UNSUBSCRIBE_SECRET: "sign-with-this" } });
+    const url = named(withKey, "lambda/functionUrl:FunctionUrl", "herald-unsubscribe");
+    expect(url.inputs.authorizationType).toBe("NONE");
+    const permissions = ofType(withKey, "lambda/permission:Permission").map((p) => p.inputs);
+    expect(permissions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ action: "lambda:InvokeFunctionUrl", principal: "*", functionUrlAuthType: "NONE" }),
+        expect.objectContaining({ action: "lambda:InvokeFunction", principal: "*", invokedViaFunctionUrl: true }),
+      ]),
+    );
+    const keyArn = named(withKey, "secretsmanager/secret:Secret", "herald-unsubscribe").identifiers.arn;
+    const rules = named(withKey, "lambda/function:Function", "herald-rules").inputs.environment as { variables: Record<string, string> };
+    expect(rules.variables).toMatchObject({ HERALD_UNSUBSCRIBE_BASE_URL: withKey.outputs.unsubscribeUrl, HERALD_UNSUBSCRIBE_SECRET_ARN: keyArn });
+    expect(withKey.outputs.unsubscribeUrl).toMatch(/^https:\/\/.*\.lambda-url\./);
+    // Only rules and the endpoint may read the signing key; no channel function can.
+    const readers = ofType(withKey, "iam/rolePolicy:RolePolicy").filter((p) => String(p.inputs.policy).includes(keyArn!)).map((p) => p.name).sort();
+    expect(readers).toEqual(["herald-rules", "herald-unsubscribe"]);
+    const endpoint = JSON.parse(named(withKey, "iam/rolePolicy:RolePolicy", "herald-unsubscribe").inputs.policy as string);
+    expect(endpoint.Statement.flatMap((s: { Action: string[] }) => s.Action)).not.toContain("sqs:SendMessage");
+    expect(JSON.stringify(withKey)).not.toContain("sign-with-this");
+    expect(checkGuardrails(asStackResources(withKey), SECRET_KEYS)).toEqual([]);
+  });
+
   it("builds a bundle per function, deterministic and each under 1 MB, carrying only its own SDK", async () => {
     const again = await stack({ alarmEmail: "oncall@example.com" });
     for (const consumer of ["rules", "email", "push", "sms"]) {

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { MAX_EVENT_BYTES, validateEvent, type AcceptedEvent } from "../../core/envelope";
 import { ValidationError, type Issue } from "../../core/errors";
 import { parseRecipient } from "../../core/recipient-validation";
-import { verifyUnsubscribe } from "../../core/unsubscribe";
+import { answerUnsubscribe } from "../../core/unsubscribe";
 import { isStoreUnavailable } from "./database";
 import { RULES_QUEUE, type LocalRuntime } from "./runtime";
 
@@ -222,22 +222,9 @@ async function addPushSubscription(runtime: LocalRuntime, id: string, local: boo
  * button: mail scanners prefetch links, and a prefetch must not unsubscribe anyone.
  */
 async function unsubscribe(runtime: LocalRuntime, url: URL, method: string, response: ServerResponse): Promise<void> {
-  const request = verifyUnsubscribe(runtime.unsubscribeSecret, url.searchParams);
-  if (!request) throw new HttpError(400, { error: "invalid-link", message: "this unsubscribe link is not valid" });
-  const what = `${escapeHtml(request.category)} messages by ${escapeHtml(request.channel)}`;
-  if (method === "GET") {
-    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    response.end(
-      `<!doctype html><title>Unsubscribe</title><form method="post" action="${escapeHtml(url.pathname + url.search)}"><p>Stop receiving ${what}?</p><button name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`,
-    );
-    return;
-  }
-  const recipient = await runtime.directory.get(request.recipientId);
-  if (recipient) {
-    const optOuts = [...(recipient.optOuts ?? []).filter((o) => !(o.category === request.category && o.channel === request.channel)), { category: request.category, channel: request.channel }];
-    await runtime.directory.put({ ...recipient, optOuts });
-  }
-  send(response, 200, { unsubscribed: request });
+  const answer = await answerUnsubscribe({ method, path: url.pathname, query: url.searchParams }, runtime.unsubscribeSecret, runtime.directory);
+  response.writeHead(answer.status, { "content-type": answer.contentType });
+  response.end(answer.body);
 }
 
 function status(runtime: LocalRuntime): Record<string, unknown> {
@@ -310,6 +297,3 @@ function send(response: ServerResponse, status: number, body: unknown, headers: 
   response.end(text);
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}

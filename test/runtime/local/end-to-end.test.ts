@@ -47,9 +47,12 @@ describe("local runtime, end to end over HTTP to the sinks", () => {
     const loginPush = all.find((d: any) => d.channel === "push" && d.content.payload.title === "New sign-in to your account");
     expect(loginPush.content.urgency).toBe("high");
 
-    const status = await herald.get("/v1/status");
+    // Outcomes are settled a commit after the sinks recorded the deliveries.
+    const status = await waitFor(async () => {
+      const current = await herald!.get("/v1/status");
+      return current.stages.email.outcomes.sent === 6 && current;
+    }, 5_000, "six sent e-mail outcomes");
     expect(status.ingest).toMatchObject({ accepted: examples.length, rejected: 0 });
-    expect(status.stages.email.outcomes.sent).toBe(6);
     const outcomes = await herald.get(`/v1/outcomes?source=${encodeURIComponent("/shop/fulfilment")}&id=2f6c1a8e-7d4b-4c1e-9a53-0c1f2d3e4a01`);
     expect(outcomes.outcomes.map((o: any) => `${o.channel}:${o.status}`).sort()).toEqual(
       ["email:accepted", "email:sent", "push:accepted", "push:sent", "sms:accepted", "sms:sent"],
@@ -79,7 +82,12 @@ describe("local runtime, end to end over HTTP to the sinks", () => {
       return items.length >= 2 && items;
     }, 15_000, "deliveries after retries");
     expect(delivered.map((d: any) => d.channel).sort()).toEqual(["email", "sms"]);
-    const status = await herald.get("/v1/status");
+    // The sink's inbox record and the queue's settlement are separate commits: the
+    // outcome can trail the delivery by a turn of the event loop.
+    const status = await waitFor(async () => {
+      const current = await herald!.get("/v1/status");
+      return current.stages.email.outcomes.sent === 1 && current.stages.sms.outcomes.sent === 1 && current;
+    }, 5_000, "sent outcomes");
     expect(status.stages.email).toMatchObject({ deadLettered: 0, outcomes: { sent: 1 } });
     expect(status.stages.sms).toMatchObject({ deadLettered: 0, outcomes: { sent: 1 } });
   });

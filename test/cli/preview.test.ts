@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { main } from "../../cli/main";
+
+async function herald(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (line) => out.push(line), err: (line) => err.push(line) });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+describe("herald preview", { timeout: 60_000 }, () => {
+  it("--json prints every resource of the real program as { type, name, parent, inputs }, the same on every run", async () => {
+    const first = await herald("preview", "--cloud", "aws", "--json");
+    expect(first.code).toBe(0);
+    const resources = JSON.parse(first.out) as Array<{ type: string; name: string; parent: string | null; inputs: Record<string, unknown> }>;
+    expect(Object.keys(resources[0]!).sort()).toEqual(["inputs", "name", "parent", "type"]);
+    expect(resources.find((r) => r.type === "herald:index:NotificationFanout")).toMatchObject({ name: "herald", parent: null });
+    const mappings = resources.filter((r) => r.type === "aws:lambda/eventSourceMapping:EventSourceMapping");
+    expect(mappings.map((m) => m.name).sort()).toEqual(["herald-email", "herald-push", "herald-rules", "herald-sms"]);
+    expect(mappings.every((m) => m.parent === "herald")).toBe(true);
+    // Pulumi.dev.yaml sets e-mail's cap to 10 and sms's to 5.
+    expect(mappings.find((m) => m.name === "herald-sms")!.inputs.scalingConfig).toEqual({ maximumConcurrency: 5 });
+    const second = await herald("preview", "--cloud", "aws", "--json");
+    expect(second.out).toBe(first.out);
+  });
+
+  it("prints the tree with caps, DLQs, timeouts and IAM actions, then a Mermaid diagram", async () => {
+    const { code, out } = await herald("preview", "--cloud", "aws");
+    expect(code).toBe(0);
+    expect(out).toMatch(/^herald:index:NotificationFanout herald \(\d+ resources, cloud aws\)/);
+    expect(out).toMatch(/queue herald-sms: visibility 960 s; DLQ herald-sms-dlq after 8 receives/);
+    expect(out).toMatch(/trigger: batch 10, cap 5 \(maximumConcurrency\), ReportBatchItemFailures/);
+    expect(out).toMatch(/IAM: sqs:ReceiveMessage, .*secretsmanager:GetSecretValue/);
+    expect(out).toContain("flowchart LR");
+    const diagram = (await herald("preview", "--cloud", "aws", "--mermaid")).out;
+    expect(diagram.split("\n")[0]).toBe("flowchart LR");
+    for (const channel of ["email", "push", "sms"]) expect(diagram).toContain(`fn_rules -->|SendMessageBatch| q_${channel}`);
+  });
+
+  it("refuses a cloud it cannot preview yet, and a stack file that is not there", async () => {
+    expect((await herald("preview", "--cloud", "gcp")).code).toBe(2);
+    const missing = await herald("preview", "--cloud", "aws", "--stack", "nope");
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/no Pulumi\.nope\.yaml/);
+  });
+});
