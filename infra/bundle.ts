@@ -9,7 +9,7 @@
  * deploy shows no diff.
  */
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { buildSync } from "esbuild";
 
@@ -24,6 +24,12 @@ export interface FunctionBundle {
   /** sha256 of the code, hex: names the uploaded object on clouds that store code by name. */
   readonly sha256: string;
   readonly bytes: number;
+  /**
+   * Packages left out of the bundle that the cloud's build installs from the function's
+   * package.json (name to the exact version this repository pins). Empty on AWS, whose
+   * runtime provides its SDK.
+   */
+  readonly dependencies: Readonly<Record<string, string>>;
 }
 
 export type BundleTarget = "aws" | "gcp" | "azure";
@@ -45,6 +51,13 @@ const CHANNEL_SDKS = ["nodemailer", "web-push", "twilio", "twilio/*", "http_ece"
  */
 const PLATFORM_SDKS: Readonly<Record<BundleTarget, readonly string[]>> = { aws: ["@aws-sdk/*"], gcp: [], azure: [] };
 
+/**
+ * Cloud Functions builds each function from source with npm: the Google client libraries
+ * (gRPC, protobuf descriptors loaded from files) stay out of the bundle, which would
+ * otherwise be 4 MB, and are installed at the versions this repository pins.
+ */
+const INSTALLED_AT_DEPLOY: Readonly<Record<BundleTarget, readonly string[]>> = { aws: [], gcp: ["@google-cloud/firestore", "@google-cloud/pubsub"], azure: [] };
+
 const cache = new Map<string, FunctionBundle>();
 
 /** Forgets built bundles (a program builds each once; tests rebuild to prove determinism). */
@@ -60,7 +73,7 @@ export function bundleRules(target: BundleTarget): FunctionBundle {
 /** A function that is one shim (`handlers/runtime/<target>/<name>-handler.ts`), and sends nothing. */
 export function bundleShim(target: BundleTarget, name: "rules" | "unsubscribe"): FunctionBundle {
   const entry = join("handlers/runtime", target, `${name}-handler.ts`);
-  return build(target, name, `export { handler } from "./${entry}";\n`, [...CHANNEL_SDKS, ...PLATFORM_SDKS[target]]);
+  return build(target, name, `export { handler } from "./${entry}";\n`, [...CHANNEL_SDKS, ...PLATFORM_SDKS[target], ...INSTALLED_AT_DEPLOY[target]]);
 }
 
 /** A channel function's bundle for `target`: the shim plus that channel's module only. */
@@ -73,7 +86,7 @@ export function bundleChannel(target: BundleTarget, channel: string, source: Cha
     "export const handler = createChannelHandler(adapter);",
     "",
   ].join("\n");
-  return build(target, channel, entry, PLATFORM_SDKS[target]);
+  return build(target, channel, entry, [...PLATFORM_SDKS[target], ...INSTALLED_AT_DEPLOY[target]]);
 }
 
 /** `handlers/channels/in-app.ts` exporting `inApp`, for a channel named `in-app`. */
@@ -83,6 +96,14 @@ export function conventionalSource(channel: string): ChannelSource {
     throw new Error(`channel "${channel}" has no module at ${file}; name the module after the channel, or pass its source`);
   }
   return { file, exportName: channel.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()) };
+}
+
+/** The exact version the repository's package.json pins for `name`. */
+function pinnedVersion(name: string): string {
+  const manifest = JSON.parse(readFileSync(join(REPOSITORY_ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  const version = manifest.dependencies?.[name];
+  if (!version) throw new Error(`${name} is installed at deploy but not a dependency in package.json`);
+  return version;
 }
 
 function build(target: BundleTarget, consumer: string, entry: string, external: readonly string[]): FunctionBundle {
@@ -117,6 +138,7 @@ function build(target: BundleTarget, consumer: string, entry: string, external: 
     sourceMap,
     sha256: createHash("sha256").update(code).digest("hex"),
     bytes: Buffer.byteLength(code),
+    dependencies: Object.fromEntries(INSTALLED_AT_DEPLOY[target].filter((name) => code.includes(`require("${name}")`)).map((name) => [name, pinnedVersion(name)])),
   };
   cache.set(cacheKey, bundle);
   return bundle;

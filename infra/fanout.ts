@@ -127,6 +127,10 @@ export class NotificationFanout extends pulumi.ComponentResource {
       if (effective !== consumer.concurrency) {
         void pulumi.log.warn(`${consumer.name}: concurrency ${consumer.concurrency} is deployed as ${effective} on ${platform.cloud} (the platform's limit)`, this);
       }
+      const attempts = platform.effectiveMaxAttempts?.(consumer) ?? consumer.maxAttempts;
+      if (attempts !== consumer.maxAttempts) {
+        void pulumi.log.warn(`${consumer.name}: maxAttempts ${consumer.maxAttempts} is deployed as ${attempts} on ${platform.cloud} (the platform's limit)`, this);
+      }
     }
     this.registerOutputs({
       topicAddress: this.topicAddress,

@@ -94,6 +94,8 @@ export interface Platform {
   readonly cloud: "aws" | "gcp" | "azure";
   /** The channel's effective cap on this cloud, when the cloud cannot express the requested one exactly. */
   effectiveConcurrency(consumer: ConsumerTopology): number;
+  /** The deliveries before dead-lettering as deployed, when the cloud bounds them (Pub/Sub: 5 to 100). */
+  effectiveMaxAttempts?(consumer: ConsumerTopology): number;
   alarmTarget(name: string, email: string | undefined, opts: pulumi.CustomResourceOptions): AlarmTargetHandle;
   topic(name: string, opts: pulumi.CustomResourceOptions): TopicHandle;
   store(name: string, kind: StoreKind, opts: pulumi.CustomResourceOptions): StoreHandle;

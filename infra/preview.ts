@@ -41,7 +41,28 @@ export function fakeState(type: string, name: string, inputs: Record<string, any
     if (type === "aws:iam/role:Role") state.arn = `arn:aws:iam::${FAKE_ACCOUNT}:role/${physical}`;
     if (type === "aws:lambda/functionUrl:FunctionUrl") state.functionUrl = `https://${physical}.lambda-url.${FAKE_REGION}.on.aws/`;
   }
+  if (type.startsWith("gcp:")) return fakeGcpState(type, physical, state);
   return { id: `${physical}-id`, state };
+}
+
+const FAKE_PROJECT = "herald-preview";
+
+/** GCP's resources are named by path; emails and URLs follow the real patterns. */
+function fakeGcpState(type: string, physical: string, state: Record<string, unknown>): { id: string; state: Record<string, unknown> } {
+  switch (type) {
+    case "gcp:pubsub/topic:Topic":
+      return { id: `projects/${FAKE_PROJECT}/topics/${physical}`, state };
+    case "gcp:pubsub/subscription:Subscription":
+      return { id: `projects/${FAKE_PROJECT}/subscriptions/${physical}`, state };
+    case "gcp:serviceaccount/account:Account":
+      return { id: `${physical}-id`, state: { ...state, email: `${String(state.accountId ?? physical)}@${FAKE_PROJECT}.iam.gserviceaccount.com` } };
+    case "gcp:cloudfunctionsv2/function:Function":
+      return { id: `${physical}-id`, state: { ...state, url: `https://${String(state.location ?? "region")}-${FAKE_PROJECT}.cloudfunctions.net/${physical}` } };
+    case "gcp:secretmanager/secret:Secret":
+      return { id: `projects/${FAKE_PROJECT}/secrets/${String(state.secretId ?? physical)}`, state: { ...state, name: `projects/${FAKE_PROJECT}/secrets/${String(state.secretId ?? physical)}` } };
+    default:
+      return { id: `${physical}-id`, state };
+  }
 }
 
 /**
@@ -67,7 +88,8 @@ export async function previewProgram<P>(
         assigned.set(`${args.type}::${args.name}`, { id: fake.id, ...(arn ? { arn } : {}), ...(url ? { url } : {}), ...(name ? { name } : {}) });
         return fake;
       },
-      call: (args) => args.inputs,
+      // The one data source the stacks read: the GCP project (its number names the Pub/Sub service agent).
+      call: (args) => (args.token === "gcp:organizations/getProject:getProject" ? { number: "123456789012", projectId: "herald-preview", ...args.inputs } : args.inputs),
     },
     "herald",
     "preview",

@@ -51,6 +51,7 @@ export function planStack(adapters: readonly ChannelAdapter[], options: { channe
     checkSecretKeys(parsed as Record<string, unknown>, context);
     unsubscribe = UNSUBSCRIBE_SECRET_KEY in parsed;
   }
+  checkCloudSettings(config);
   return { config, topology: deriveTopology(adapters, config), context, unsubscribe, ...(options.channelSources ? { channelSources: options.channelSources } : {}) };
 }
 
@@ -90,4 +91,11 @@ export function declareStack(plan: StackPlan) {
     /** Each consumer's cap as deployed (a cloud may round a requested cap up). */
     effectiveConcurrency: fanout.effectiveConcurrency,
   };
+}
+
+/** What a cloud needs beyond herald's own settings, checked with the rest of the config. */
+function checkCloudSettings(config: HeraldStackConfig): void {
+  if (config.cloud === "gcp" && !config.region && !new pulumi.Config("gcp").get("region")) {
+    throw new StackConfigError("herald:region", "GCP needs a region: pulumi config set gcp:region europe-west1 (or herald:region)");
+  }
 }

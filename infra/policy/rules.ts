@@ -51,6 +51,7 @@ export function secretLikeName(name: string, secretKeys: readonly string[]): boo
   return /(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIAL)/.test(name);
 }
 
+/** The AWS guardrails. */
 export function guardrails(secretKeys: readonly string[]): GuardrailPolicy[] {
   return [
     {
@@ -146,7 +147,85 @@ export function guardrails(secretKeys: readonly string[]): GuardrailPolicy[] {
   ];
 }
 
+const G = {
+  subscription: "gcp:pubsub/subscription:Subscription",
+  fn: "gcp:cloudfunctionsv2/function:Function",
+  runInvoker: "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+  alert: "gcp:monitoring/alertPolicy:AlertPolicy",
+} as const;
+
+/** The GCP guardrails: the same promises as on AWS, in Pub/Sub and Cloud Functions terms. */
+export function gcpGuardrails(secretKeys: readonly string[]): GuardrailPolicy[] {
+  const pushed = (resources: readonly StackResource[]) => of(resources, G.subscription).filter((s) => s.props.pushConfig?.pushEndpoint);
+  return [
+    {
+      name: "gcp-push-subscription-has-dlq-and-retry",
+      description: "Every push subscription has a dead-letter policy (5 to 100 attempts) and a retry policy.",
+      check(resources) {
+        return pushed(resources).flatMap((sub) => {
+          const attempts = Number(sub.props.deadLetterPolicy?.maxDeliveryAttempts);
+          const found: Violation[] = [];
+          if (!sub.props.deadLetterPolicy?.deadLetterTopic || !(attempts >= 5 && attempts <= 100)) {
+            found.push({ policy: "gcp-push-subscription-has-dlq-and-retry", resource: sub.name, message: `${sub.name} has no dead-letter policy with 5 to 100 attempts` });
+          }
+          if (!sub.props.retryPolicy) found.push({ policy: "gcp-push-subscription-has-dlq-and-retry", resource: sub.name, message: `${sub.name} retries at once, without backoff (no retryPolicy)` });
+          return found;
+        });
+      },
+    },
+    {
+      name: "gcp-function-capped-with-own-identity",
+      description: "Every function has an instance cap and its own service account.",
+      check(resources) {
+        return of(resources, G.fn).flatMap((fn) => {
+          const config = fn.props.serviceConfig ?? {};
+          const found: Violation[] = [];
+          if (!(Number(config.maxInstanceCount) >= 1)) found.push({ policy: "gcp-function-capped-with-own-identity", resource: fn.name, message: `${fn.name} has no maxInstanceCount: nothing caps it` });
+          if (!config.serviceAccountEmail || /-compute@developer\.gserviceaccount\.com$/.test(String(config.serviceAccountEmail))) {
+            found.push({ policy: "gcp-function-capped-with-own-identity", resource: fn.name, message: `${fn.name} runs as the default compute account, which can do far more than it needs` });
+          }
+          return found;
+        });
+      },
+    },
+    {
+      name: "gcp-pushed-function-not-public",
+      description: "A function that receives pushed messages can be invoked only by an identity, never by everyone.",
+      check(resources) {
+        const pushedUrls = new Set(pushed(resources).map((s) => s.props.pushConfig.pushEndpoint));
+        const pushedFunctions = new Set(of(resources, G.fn).filter((fn) => pushedUrls.has(fn.props.url)).map((fn) => fn.props.name ?? fn.name));
+        return of(resources, G.runInvoker)
+          .filter((m) => pushedFunctions.has(m.props.name) && /^(allUsers|allAuthenticatedUsers)$/.test(String(m.props.member)))
+          .map((m) => ({ policy: "gcp-pushed-function-not-public", resource: m.name, message: `${m.name} lets ${String(m.props.member)} invoke ${String(m.props.name)}` }));
+      },
+    },
+    {
+      name: "gcp-dlq-has-alert",
+      description: "Every dead-letter subscription has an alert on undelivered messages.",
+      check(resources) {
+        const deadLetterTopics = new Set(pushed(resources).map((s) => s.props.deadLetterPolicy?.deadLetterTopic).filter(Boolean));
+        const filters = of(resources, G.alert).flatMap((a) => (a.props.conditions ?? []).map((c: any) => String(c.conditionThreshold?.filter ?? "")));
+        return of(resources, G.subscription)
+          .filter((sub) => deadLetterTopics.has(sub.props.topic))
+          .filter((sub) => !filters.some((f) => f.includes(`"${sub.props.name ?? sub.name}"`) && f.includes("num_undelivered_messages")))
+          .map((sub) => ({ policy: "gcp-dlq-has-alert", resource: sub.name, message: `dead-letter subscription ${sub.name} has no alert: dead letters would pile up unseen` }));
+      },
+    },
+    {
+      name: "gcp-no-secret-in-plain-environment",
+      description: "No function has a secret in a plain environment variable (secretEnvironmentVariables only).",
+      check(resources) {
+        return of(resources, G.fn).flatMap((fn) =>
+          Object.keys(fn.props.serviceConfig?.environmentVariables ?? {})
+            .filter((name) => secretLikeName(name, secretKeys))
+            .map((name) => ({ policy: "gcp-no-secret-in-plain-environment", resource: fn.name, message: `${fn.name} has ${name} in its plain environment; use a secret environment variable` })),
+        );
+      },
+    },
+  ];
+}
+
 /** Every violation of every guardrail. */
 export function checkGuardrails(resources: readonly StackResource[], secretKeys: readonly string[]): Violation[] {
-  return guardrails(secretKeys).flatMap((policy) => policy.check(resources));
+  return [...guardrails(secretKeys), ...gcpGuardrails(secretKeys)].flatMap((policy) => policy.check(resources));
 }

@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { bundleChannel, bundleRules, clearBundleCache, conventionalSource } from "../../infra/bundle";
+import { bundleChannel, bundleRules, bundleShim, clearBundleCache, conventionalSource } from "../../infra/bundle";
 
 describe("function bundles", { timeout: 60_000 }, () => {
   it("are byte-for-byte the same when built twice from the same sources", () => {
@@ -37,5 +38,19 @@ describe("function bundles", { timeout: 60_000 }, () => {
   it("names a channel module by convention and says so when one is missing", () => {
     expect(conventionalSource("email")).toEqual({ file: "handlers/channels/email.ts", exportName: "email" });
     expect(() => conventionalSource("in-app")).toThrow(/channel "in-app" has no module at handlers\/channels\/in-app.ts/);
+  });
+});
+
+describe("GCP function bundles", { timeout: 60_000 }, () => {
+  it("leave the Google client libraries to the deploy's npm install, at the pinned versions, and carry only their own channel", () => {
+    const manifest = JSON.parse(readFileSync("package.json", "utf8")) as { dependencies: Record<string, string> };
+    const rules = bundleRules("gcp");
+    const sms = bundleChannel("gcp", "sms");
+    expect(rules.dependencies).toEqual({ "@google-cloud/firestore": manifest.dependencies["@google-cloud/firestore"], "@google-cloud/pubsub": manifest.dependencies["@google-cloud/pubsub"] });
+    expect(rules.code).toMatch(/require\("@google-cloud\/pubsub"\)/);
+    expect(sms.code).not.toMatch(/nodemailer/);
+    for (const bundle of [rules, sms, bundleChannel("gcp", "email"), bundleShim("gcp", "unsubscribe")]) expect(bundle.bytes).toBeLessThan(1024 * 1024);
+    // AWS bundles install nothing: the runtime has the SDK.
+    expect(bundleRules("aws").dependencies).toEqual({});
   });
 });

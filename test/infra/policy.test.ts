@@ -48,3 +48,36 @@ describe("guardrails", () => {
     expect(broken(mutate as (rs: StackResource[]) => StackResource[])).toEqual([policy]);
   });
 });
+
+describe("GCP guardrails", () => {
+  const soundGcp = (): StackResource[] => [
+    { type: "gcp:pubsub/topic:Topic", name: "t-dlq", props: { name: "t-dlq" } },
+    {
+      type: "gcp:pubsub/subscription:Subscription",
+      name: "t",
+      props: { name: "t", pushConfig: { pushEndpoint: "https://fn" }, retryPolicy: { minimumBackoff: "10s" }, deadLetterPolicy: { deadLetterTopic: "projects/p/topics/t-dlq", maxDeliveryAttempts: 8 } },
+    },
+    { type: "gcp:pubsub/subscription:Subscription", name: "t-dlq", props: { name: "t-dlq", topic: "projects/p/topics/t-dlq" } },
+    { type: "gcp:cloudfunctionsv2/function:Function", name: "fn", props: { name: "fn", url: "https://fn", serviceConfig: { maxInstanceCount: 5, serviceAccountEmail: "fn@p.iam.gserviceaccount.com", environmentVariables: { HERALD_EMAIL_FROM: "x" } } } },
+    { type: "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", name: "fn-invoker", props: { name: "fn", role: "roles/run.invoker", member: "serviceAccount:push@p.iam.gserviceaccount.com" } },
+    { type: "gcp:monitoring/alertPolicy:AlertPolicy", name: "t-dlq-depth", props: { conditions: [{ conditionThreshold: { filter: 'resource.labels.subscription_id = "t-dlq" AND metric.type = "pubsub.googleapis.com/subscription/num_undelivered_messages"' } }] } },
+  ];
+  const gcpBroken = (mutate: (resources: StackResource[]) => StackResource[]) => checkGuardrails(mutate(soundGcp()), secretKeys).map((v) => v.policy);
+
+  it("pass on a sound stack", () => {
+    expect(checkGuardrails(soundGcp(), secretKeys)).toEqual([]);
+  });
+
+  it.each([
+    ["gcp-push-subscription-has-dlq-and-retry", (rs: StackResource[]) => replace(rs, "t", "gcp:pubsub/subscription:Subscription", { deadLetterPolicy: undefined })],
+    ["gcp-push-subscription-has-dlq-and-retry", (rs: StackResource[]) => replace(rs, "t", "gcp:pubsub/subscription:Subscription", { deadLetterPolicy: { deadLetterTopic: "projects/p/topics/t-dlq", maxDeliveryAttempts: 200 } })],
+    ["gcp-push-subscription-has-dlq-and-retry", (rs: StackResource[]) => replace(rs, "t", "gcp:pubsub/subscription:Subscription", { retryPolicy: undefined })],
+    ["gcp-function-capped-with-own-identity", (rs: StackResource[]) => replace(rs, "fn", "gcp:cloudfunctionsv2/function:Function", { serviceConfig: { serviceAccountEmail: "fn@p.iam.gserviceaccount.com" } })],
+    ["gcp-function-capped-with-own-identity", (rs: StackResource[]) => replace(rs, "fn", "gcp:cloudfunctionsv2/function:Function", { serviceConfig: { maxInstanceCount: 5, serviceAccountEmail: "123-compute@developer.gserviceaccount.com" } })],
+    ["gcp-pushed-function-not-public", (rs: StackResource[]) => replace(rs, "fn-invoker", "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", { member: "allUsers" })],
+    ["gcp-dlq-has-alert", (rs: StackResource[]) => rs.filter((r) => r.type !== "gcp:monitoring/alertPolicy:AlertPolicy")],
+    ["gcp-no-secret-in-plain-environment", (rs: StackResource[]) => replace(rs, "fn", "gcp:cloudfunctionsv2/function:Function", { serviceConfig: { maxInstanceCount: 5, serviceAccountEmail: "fn@p.iam.gserviceaccount.com", environmentVariables: { TWILIO_AUTH_TOKEN: "t" } } })],
+  ])("%s fails on a stack broken for it", (policy, mutate) => {
+    expect(gcpBroken(mutate as (rs: StackResource[]) => StackResource[])).toEqual([policy]);
+  });
+});

@@ -27,6 +27,7 @@ import { DynamoDirectory } from "./dynamo-directory";
 import { DynamoIdempotencyStore } from "./dynamo-idempotency";
 import { AWS_ENV, channelQueueUrlVariable, positiveIntEnv, requiredEnv } from "./env";
 import { createJsonLogger, errorText, type JsonLogger } from "./json-logger";
+import { senderOrConfigFailure } from "../shared/channel-sender";
 import { channelConfigSource } from "./secrets";
 import { parseQueueArn, receiveCount, type SQSBatchResponse, type SQSEvent, type SQSHandler, type SQSRecord } from "./sqs-event";
 
@@ -216,18 +217,7 @@ async function createSender(
   logger: JsonLogger,
 ): Promise<ChannelSender> {
   const source = await channelConfigSource(secretsManager ?? new SecretsManagerClient({}), env);
-  try {
-    return adapter.createSender(adapter.readConfig(source), { logger });
-  } catch (error) {
-    const reason = error instanceof ConfigError ? error : new ConfigError("config-invalid", (error as Error).message);
-    logger.error({ code: reason.code, error: reason.message, alarm: true }, "channel not configured; its messages will retry slowly");
-    return {
-      send: async () => {
-        throw reason;
-      },
-      close: async () => {},
-    };
-  }
+  return senderOrConfigFailure(adapter, source, logger);
 }
 
 /** The message, if the body is one of this channel's. */

@@ -1,6 +1,3 @@
-import { ConfigError } from "../../core/errors";
-import type { ConfigSource } from "../../core/ports";
-
 /**
  * The environment contract between the AWS stack (infra/aws) and the Lambda shims in this
  * folder: infra sets these variables on each function, the shims read them. One place,
@@ -30,18 +27,4 @@ export function channelQueueUrlVariable(channel: string): string {
   return `HERALD_QUEUE_URL_${channel.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
 }
 
-/** A variable the function cannot run without; a missing one fails the cold start, naming it. */
-export function requiredEnv(env: ConfigSource, name: string): string {
-  const value = env[name];
-  if (!value) throw new ConfigError("config-missing", `${name} is not set`);
-  return value;
-}
-
-/** An optional positive integer; a malformed one fails the cold start rather than being ignored. */
-export function positiveIntEnv(env: ConfigSource, name: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new ConfigError("config-invalid", `${name} must be a positive integer, not "${raw}"`);
-  return value;
-}
+export { positiveIntEnv, requiredEnv } from "../shared/env";

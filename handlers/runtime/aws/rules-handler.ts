@@ -32,6 +32,7 @@ import { QueueSendError, sendChannelMessages } from "./channel-queues";
 import { DynamoDirectory } from "./dynamo-directory";
 import { DynamoFrequencyLimiter } from "./dynamo-idempotency";
 import { AWS_ENV, channelQueueUrlVariable, requiredEnv } from "./env";
+import { perChannelEnv } from "../shared/env";
 import { createJsonLogger, errorText, type JsonLogger } from "./json-logger";
 import { readSecretString } from "./secrets";
 import { receiveCount, type SQSBatchResponse, type SQSEvent, type SQSHandler, type SQSRecord } from "./sqs-event";
@@ -68,9 +69,7 @@ export function createRulesHandler(deps: RulesHandlerDeps = {}): SQSHandler {
   const logger = deps.logger ?? createJsonLogger();
   const now = deps.now ?? Date.now;
   const channels = channelRegistry(deps.channels ?? registeredChannels);
-  const queueUrls = new Map([...channels.keys()].map((channel) => [channel, env[channelQueueUrlVariable(channel)]]));
-  const missing = [...queueUrls].filter(([, url]) => !url).map(([channel]) => channelQueueUrlVariable(channel));
-  if (missing.length > 0) throw new ConfigError("config-missing", `the rules function needs ${missing.join(", ")}`);
+  const queueUrls = perChannelEnv(channels.keys(), env, channelQueueUrlVariable);
   const rulesDlqUrl = requiredEnv(env, AWS_ENV.rulesDlqUrl);
   const sqs = deps.sqs ?? new SQSClient({});
   const dynamodb = deps.directory && deps.limiter ? undefined : (deps.dynamodb ?? new DynamoDBClient({}));

@@ -29,6 +29,7 @@ import { QueueWorker, type Settlement } from "./queue-worker";
 import { startSinksInWorker, type WorkerPushSink, type WorkerSmtpSink, type WorkerTwilioSink } from "./sinks/sink-worker";
 import { startSendersInWorker, type SenderThread } from "./senders/sender-thread";
 import { SqliteQueues } from "./sqlite-queue";
+import { senderOrConfigFailure } from "../shared/channel-sender";
 import { SqliteDirectory, SqliteEventLog, SqliteFrequencyLimiter, SqliteIdempotencyStore, SqliteOutcomes, type OutcomeRecord } from "./sqlite-stores";
 
 /** The queue rules evaluation consumes; channel queues are named after their channel. */
@@ -165,19 +166,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     for (const [name, sender] of senderThread.senders) senders.set(name, sender);
     for (const [name, error] of senderThread.unconfigured) reportUnconfigured(name, error);
   } else {
-    for (const adapter of channels.values()) {
-      try {
-        senders.set(adapter.name, adapter.createSender(adapter.readConfig(channelEnv), { logger }));
-      } catch (error) {
-        reportUnconfigured(adapter.name, error);
-        senders.set(adapter.name, unconfiguredSender(error));
-      }
-    }
+    for (const adapter of channels.values()) senders.set(adapter.name, senderOrConfigFailure(adapter, channelEnv, logger));
   }
   function reportUnconfigured(channel: string, error: unknown): void {
     // A channel whose settings are wrong still queues its messages; they retry slowly
     // (ConfigError) until an operator fixes the settings and restarts.
-    logger.error({ channel, error: (error as Error).message }, "channel not configured; its messages will wait in the queue");
+    logger.error({ channel, error: (error as Error).message, alarm: true }, "channel not configured; its messages will retry slowly");
   }
 
   const workers = new Map<string, QueueWorker<any>>();
@@ -349,15 +343,4 @@ function loadLocalSecrets(dataDir: string): LocalSecrets {
 
 function maskSecretUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, "//***@");
-}
-
-/** Stands in for a channel whose config failed, so its messages retry slowly instead of vanishing. */
-function unconfiguredSender(error: unknown): ChannelSender {
-  const reason = error instanceof ConfigError ? error : new ConfigError("config-invalid", (error as Error).message);
-  return {
-    send: async () => {
-      throw reason;
-    },
-    close: async () => {},
-  };
 }
