@@ -36,8 +36,8 @@ export class NotificationFanout extends pulumi.ComponentResource {
   public readonly deadLetterQueueUrls: pulumi.Output<Record<string, string>>;
   public readonly tableNames: pulumi.Output<Record<string, string>>;
   public readonly alarmTopic: pulumi.Output<string>;
-  /** The unsubscribe links' endpoint, when the stack has a signing key. */
-  public readonly unsubscribeUrl: pulumi.Output<string | undefined>;
+  /** The unsubscribe links' endpoint; empty when the stack has no signing key. */
+  public readonly unsubscribeUrl: pulumi.Output<string>;
   /** Each consumer's cap as deployed (the cloud may round a requested cap up; see the preview). */
   public readonly effectiveConcurrency: Record<string, number>;
 
@@ -119,7 +119,7 @@ export class NotificationFanout extends pulumi.ComponentResource {
     this.deadLetterQueueUrls = byConsumer((queue) => queue.deadLetterUrl);
     this.tableNames = pulumi.all({ idempotency: idempotency.name, recipients: recipients.name });
     this.alarmTopic = alarms.address;
-    this.unsubscribeUrl = unsubscribe ? unsubscribe.url : pulumi.output(undefined);
+    this.unsubscribeUrl = unsubscribe ? unsubscribe.url : pulumi.output("");
     this.effectiveConcurrency = Object.fromEntries([topology.rules, ...topology.channels].map((c) => [c.name, platform.effectiveConcurrency(c)]));
     for (const consumer of [topology.rules, ...topology.channels]) {
       const effective = this.effectiveConcurrency[consumer.name]!;

@@ -86,7 +86,7 @@ export function declareStack(plan: StackPlan) {
     deadLetterQueueUrls: fanout.deadLetterQueueUrls,
     tableNames: fanout.tableNames,
     alarmTopicArn: fanout.alarmTopic,
-    /** Where unsubscribe links point (absent without an unsubscribe key). */
+    /** Where unsubscribe links point (empty without an unsubscribe key). */
     unsubscribeUrl: fanout.unsubscribeUrl,
     /** Each consumer's cap as deployed (a cloud may round a requested cap up). */
     effectiveConcurrency: fanout.effectiveConcurrency,

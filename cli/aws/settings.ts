@@ -3,10 +3,13 @@
  * variables, then the Pulumi stack's outputs. Also turns AWS SDK failures into errors
  * the CLI prints as one line.
  */
-import { execFile } from "node:child_process";
 import { HeraldError } from "../../handlers/core/errors";
 import { channelQueueUrlVariable } from "../../handlers/runtime/aws/env";
+import { resolveStackSetting, StackOutputs } from "../stack-outputs";
 import { UsageError } from "../usage-error";
+
+// Moved to ../stack-outputs (shared with --target gcp); re-exported for the AWS code and its tests.
+export { readPulumiStackOutputs, StackOutputs, type StackOutputResult } from "../stack-outputs";
 
 /** Connection options every `--target aws` command takes. */
 export interface AwsConnectionOptions {
@@ -39,56 +42,9 @@ export function regionOf(resource: string): string | undefined {
   return /^https:\/\/sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\//.exec(resource)?.[1];
 }
 
-/** What `pulumi stack output --json` printed, or why it could not be read. */
-export type StackOutputResult = { readonly outputs: Readonly<Record<string, unknown>> } | { readonly unavailable: string };
-
-/**
- * The deployed stack's outputs, read at most once per command and only when a flag or
- * environment variable did not already answer (running pulumi takes a second or more).
- */
-export class StackOutputs {
-  private result: Promise<StackOutputResult> | undefined;
-
-  constructor(private readonly read: () => Promise<StackOutputResult> = readPulumiStackOutputs) {}
-
-  get(): Promise<StackOutputResult> {
-    this.result ??= this.read();
-    return this.result;
-  }
-}
-
-/** Runs `pulumi stack output --json` in the current directory (the project, with its selected stack). */
-export function readPulumiStackOutputs(): Promise<StackOutputResult> {
-  return new Promise((resolve) => {
-    execFile("pulumi", ["stack", "output", "--json"], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return resolve({ unavailable: "no `pulumi` executable on PATH" });
-        const why = String(stderr).trim().split("\n")[0] || error.message;
-        return resolve({ unavailable: `\`pulumi stack output\` failed: ${why}` });
-      }
-      try {
-        const outputs = JSON.parse(String(stdout)) as unknown;
-        if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs)) throw new Error("not a JSON object");
-        resolve({ outputs: outputs as Record<string, unknown> });
-      } catch (parseError) {
-        resolve({ unavailable: `\`pulumi stack output --json\` printed something unexpected (${(parseError as Error).message})` });
-      }
-    });
-  });
-}
-
 /** The topic to publish to: `--topic-arn`, `HERALD_TOPIC_ARN`, or the stack output `topicArn`. */
-export async function resolveTopicArn(flag: string | undefined, stack: StackOutputs): Promise<string> {
-  if (flag) return flag;
-  const fromEnv = process.env[TOPIC_ARN_VARIABLE];
-  if (fromEnv) return fromEnv;
-  const result = await stack.get();
-  if ("outputs" in result && typeof result.outputs.topicArn === "string" && result.outputs.topicArn) return result.outputs.topicArn;
-  const why = "outputs" in result ? "the stack has no `topicArn` output" : result.unavailable;
-  throw new UsageError(
-    `no SNS topic to publish to: pass --topic-arn <arn>, set ${TOPIC_ARN_VARIABLE}, or run from the project directory ` +
-      `with the deployed stack selected so \`pulumi stack output topicArn\` answers (${why})`,
-  );
+export function resolveTopicArn(flag: string | undefined, stack: StackOutputs): Promise<string> {
+  return resolveStackSetting({ flag, flagUsage: "--topic-arn <arn>", variable: TOPIC_ARN_VARIABLE, output: "topicArn", missing: "no SNS topic to publish to" }, stack);
 }
 
 /**
@@ -96,24 +52,17 @@ export async function resolveTopicArn(flag: string | undefined, stack: StackOutp
  * (an object of channel to URL). `dlq` is the dead-letter queue, `source` the queue it
  * belongs to (where a redrive sends messages back).
  */
-export async function resolveChannelQueueUrl(kind: "dlq" | "source", channel: string, flag: string | undefined, stack: StackOutputs): Promise<string> {
-  if (flag) return flag;
-  const variable = kind === "dlq" ? channelDlqUrlVariable(channel) : channelQueueUrlVariable(channel);
-  const fromEnv = process.env[variable];
-  if (fromEnv) return fromEnv;
-  const output = kind === "dlq" ? "deadLetterQueueUrls" : "queueUrls";
-  const result = await stack.get();
-  if ("outputs" in result) {
-    const urls = result.outputs[output];
-    const url = typeof urls === "object" && urls !== null ? (urls as Record<string, unknown>)[channel] : undefined;
-    if (typeof url === "string" && url) return url;
-  }
-  const why = "outputs" in result ? `the stack output \`${output}\` has no "${channel}" entry` : result.unavailable;
-  const flagName = kind === "dlq" ? "--queue-url" : "--source-queue-url";
-  const what = kind === "dlq" ? "dead-letter queue" : "queue (where redriven messages go)";
-  throw new UsageError(
-    `no URL for the ${channel} ${what}: pass ${flagName} <url>, set ${variable}, or run from the project directory ` +
-      `with the deployed stack selected so \`pulumi stack output ${output}\` answers (${why})`,
+export function resolveChannelQueueUrl(kind: "dlq" | "source", channel: string, flag: string | undefined, stack: StackOutputs): Promise<string> {
+  return resolveStackSetting(
+    {
+      flag,
+      flagUsage: kind === "dlq" ? "--queue-url <url>" : "--source-queue-url <url>",
+      variable: kind === "dlq" ? channelDlqUrlVariable(channel) : channelQueueUrlVariable(channel),
+      output: kind === "dlq" ? "deadLetterQueueUrls" : "queueUrls",
+      key: channel,
+      missing: `no URL for the ${channel} ${kind === "dlq" ? "dead-letter queue" : "queue (where redriven messages go)"}`,
+    },
+    stack,
   );
 }
 

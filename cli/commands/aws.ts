@@ -20,6 +20,7 @@ import {
 import { publishEvents, SNS_BATCH_ENTRIES } from "../aws/sns-publish";
 import { peekMessages, redrive, type PeekedMessage } from "../aws/sqs-dlq";
 import type { CliIo } from "../io";
+import { flagsGiven } from "../target";
 import { UsageError } from "../usage-error";
 
 /** As many dead letters as `dlq list` shows, like the local list. */
@@ -44,9 +45,7 @@ export const AWS_OPTION = {
 
 /** The AWS-only flags present in parsed options (for `chooseTarget`). */
 export function awsFlagsGiven(options: object): string[] {
-  return Object.entries(AWS_OPTION)
-    .filter(([key]) => (options as Record<string, unknown>)[key] !== undefined)
-    .map(([, [flags]]) => flags.split(" ")[0]!);
+  return flagsGiven(AWS_OPTION, options);
 }
 
 /** Options of `herald publish --target aws`. */

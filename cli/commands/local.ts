@@ -19,12 +19,22 @@ import {
   type AwsDlqOptions,
   type AwsPublishOptions,
 } from "./aws";
+import {
+  GCP_OPTION,
+  gcpFlagsGiven,
+  listGcpDeadLetters,
+  publishToGcp,
+  redriveGcpDeadLetters,
+  showGcpDeadLetter,
+  type GcpDlqOptions,
+  type GcpPublishOptions,
+} from "./gcp";
 
 const DEFAULT_URL = `http://127.0.0.1:${process.env.HERALD_PORT || 8787}`;
 
 /**
  * `herald dev`, and the commands that talk to a running local runtime over its HTTP API.
- * `publish` and `dlq` also take `--target aws`, handled in ./aws.ts.
+ * `publish` and `dlq` also take `--target aws` and `--target gcp`, handled in ./aws.ts and ./gcp.ts.
  */
 export function registerLocalCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
@@ -66,13 +76,15 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     .argument("<file>", "a JSON file with one event or an array of events; - reads standard input")
     .description("validate events and publish them")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "where to publish: local or aws", "local")
+    .option("--target <target>", "where to publish: local, aws or gcp", "local")
     .option(...AWS_OPTION.topicArn)
     .option(...AWS_OPTION.endpointUrl)
     .option(...AWS_OPTION.region)
+    .option(...GCP_OPTION.topic)
+    .option(...GCP_OPTION.project)
     .option("--json", "machine-readable output")
-    .action(async (file: string, options: { url: string; target: string; json?: boolean } & AwsPublishOptions) => {
-      const target = chooseTarget(options.target, awsFlagsGiven(options));
+    .action(async (file: string, options: { url: string; target: string; json?: boolean } & AwsPublishOptions & GcpPublishOptions) => {
+      const target = chooseTarget(options.target, cloudFlagsGiven(options));
       const events = readEvents(file);
       // Validate here first: the publisher learns what is wrong without a round trip,
       // and nothing is sent unless every event is valid (SNS would not check at all).
@@ -82,6 +94,7 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
         return;
       }
       if (target === "aws") return setExit(await publishToAws(valid, options, io));
+      if (target === "gcp") return setExit(await publishToGcp(valid, options, io));
       const accepted: unknown[] = [];
       const duplicates: unknown[] = [];
       const chunks = chunk(events, 500);
@@ -153,15 +166,19 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
   const dlq = program.command("dlq").description("inspect and redrive dead-lettered messages");
   dlq
     .command("list")
-    .option("--channel <channel>", "only this channel's DLQ (or rules); required with --target aws")
+    .option("--channel <channel>", "only this channel's DLQ (or rules); required with --target aws or gcp")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "local or aws", "local")
+    .option("--target <target>", "local, aws or gcp", "local")
     .option(...AWS_OPTION.queueUrl)
     .option(...AWS_OPTION.endpointUrl)
     .option(...AWS_OPTION.region)
+    .option(...GCP_OPTION.subscription)
+    .option(...GCP_OPTION.project)
     .option("--json", "machine-readable output")
-    .action(async (options: { channel?: string; url: string; target: string; json?: boolean } & AwsDlqOptions) => {
-      if (chooseTarget(options.target, awsFlagsGiven(options)) === "aws") return setExit(await listAwsDeadLetters(options, io));
+    .action(async (options: { channel?: string; url: string; target: string; json?: boolean } & AwsDlqOptions & GcpDlqOptions) => {
+      const target = chooseTarget(options.target, cloudFlagsGiven(options));
+      if (target === "aws") return setExit(await listAwsDeadLetters(options, io));
+      if (target === "gcp") return setExit(await listGcpDeadLetters(options, io));
       const query = new URLSearchParams({ limit: "1000", ...(options.channel ? { queue: options.channel } : {}) });
       const { deadLetters } = (await call(options.url, "GET", `/v1/dlq?${query}`)) as { deadLetters: Array<{ id: number; queue: string; attempts: number; lastError?: string; deadLetteredAtMs: number }> };
       if (options.json) io.out(JSON.stringify(deadLetters, null, 2));
@@ -171,31 +188,40 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     });
   dlq
     .command("show")
-    .argument("<id>", "dead letter id (with --target aws: the SQS message id)")
+    .argument("<id>", "dead letter id (with --target aws: the SQS message id; gcp: the Pub/Sub message id)")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "local or aws", "local")
-    .option("--channel <channel>", "aws: the channel whose DLQ holds it")
+    .option("--target <target>", "local, aws or gcp", "local")
+    .option("--channel <channel>", "aws, gcp: the channel whose DLQ holds it")
     .option(...AWS_OPTION.queueUrl)
     .option(...AWS_OPTION.endpointUrl)
     .option(...AWS_OPTION.region)
-    .action(async (id: string, options: { url: string; target: string } & AwsDlqOptions) => {
-      if (chooseTarget(options.target, awsFlagsGiven(options)) === "aws") return setExit(await showAwsDeadLetter(id, options, io));
+    .option(...GCP_OPTION.subscription)
+    .option(...GCP_OPTION.project)
+    .action(async (id: string, options: { url: string; target: string } & AwsDlqOptions & GcpDlqOptions) => {
+      const target = chooseTarget(options.target, cloudFlagsGiven(options));
+      if (target === "aws") return setExit(await showAwsDeadLetter(id, options, io));
+      if (target === "gcp") return setExit(await showGcpDeadLetter(id, options, io));
       io.out(JSON.stringify(await call(options.url, "GET", `/v1/dlq/${encodeURIComponent(id)}`), null, 2));
       setExit(0);
     });
   dlq
     .command("redrive")
-    .option("--channel <channel>", "only this channel's DLQ (or rules); required with --target aws")
+    .option("--channel <channel>", "only this channel's DLQ (or rules); required with --target aws or gcp")
     .option("--id <ids...>", "only these dead letters")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "local or aws", "local")
+    .option("--target <target>", "local, aws or gcp", "local")
     .option(...AWS_OPTION.queueUrl)
     .option(...AWS_OPTION.sourceQueueUrl)
     .option(...AWS_OPTION.endpointUrl)
     .option(...AWS_OPTION.region)
+    .option(...GCP_OPTION.subscription)
+    .option(...GCP_OPTION.sourceTopic)
+    .option(...GCP_OPTION.project)
     .option("--json", "machine-readable output")
-    .action(async (options: { channel?: string; id?: string[]; url: string; target: string; json?: boolean } & AwsDlqOptions) => {
-      if (chooseTarget(options.target, awsFlagsGiven(options)) === "aws") return setExit(await redriveAwsDeadLetters(options, io));
+    .action(async (options: { channel?: string; id?: string[]; url: string; target: string; json?: boolean } & AwsDlqOptions & GcpDlqOptions) => {
+      const target = chooseTarget(options.target, cloudFlagsGiven(options));
+      if (target === "aws") return setExit(await redriveAwsDeadLetters(options, io));
+      if (target === "gcp") return setExit(await redriveGcpDeadLetters(options, io));
       // Redriven in chunks of ids, so a large DLQ moves in short transactions (the
       // runtime keeps delivering meanwhile) and a terminal shows how far it got.
       const ids = options.id ? options.id.map(Number) : await deadLetterIds(options.url, options.channel);
@@ -266,6 +292,11 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
       io.out(`subscribed ${id}: ${subscription.endpoint}`);
       setExit(0);
     });
+}
+
+/** The cloud-specific flags given, by the target they belong to (see `chooseTarget`). */
+function cloudFlagsGiven(options: object): { aws: string[]; gcp: string[] } {
+  return { aws: awsFlagsGiven(options), gcp: gcpFlagsGiven(options) };
 }
 
 /**

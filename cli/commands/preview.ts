@@ -12,7 +12,9 @@ import { declareStack, planStack } from "../../infra/stack";
 import type { CliIo } from "../io";
 import { UsageError } from "../usage-error";
 
-const CLOUDS = ["aws"] as const;
+const CLOUDS = ["aws", "gcp"] as const;
+/** The region a GCP preview assumes when the stack file names none (the preview is offline; any region will do). */
+const PREVIEW_GCP_REGION = "europe-west1";
 
 export function registerPreviewCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
@@ -20,16 +22,19 @@ export function registerPreviewCommand(program: Command, io: CliIo, setExit: (co
     .description("the cloud stack offline, under Pulumi mocks: resources, caps, DLQs, timeouts, IAM")
     .requiredOption("--cloud <cloud>", `target cloud (${CLOUDS.join(", ")})`)
     .option("--stack <name>", "read settings from Pulumi.<name>.yaml (default: dev, when it exists)")
+    .option("--region <region>", "the region to preview in (default: the stack file's, else one of the cloud's)")
     .option("--json", "an array of { type, name, parent, inputs }")
     .option("--mermaid", "only the topology diagram (Mermaid)")
-    .action(async (options: { cloud: string; stack?: string; json?: boolean; mermaid?: boolean }) => {
-      if (!(CLOUDS as readonly string[]).includes(options.cloud)) throw new UsageError(`--cloud must be one of ${CLOUDS.join(", ")} (gcp and azure are not deployable yet)`);
-      const config = { ...stackFileConfig(options.stack), "herald:cloud": options.cloud };
+    .action(async (options: { cloud: string; stack?: string; region?: string; json?: boolean; mermaid?: boolean }) => {
+      if (!(CLOUDS as readonly string[]).includes(options.cloud)) throw new UsageError(`--cloud must be one of ${CLOUDS.join(", ")} (azure is not deployable yet)`);
+      const config: Record<string, string> = { ...stackFileConfig(options.stack), "herald:cloud": options.cloud };
+      if (options.region) config["herald:region"] = options.region;
+      else if (options.cloud === "gcp" && !config["herald:region"] && !config["gcp:region"]) config["herald:region"] = PREVIEW_GCP_REGION;
       const result = await previewProgram(config, () => planStack(channels), declareStack);
       if (options.json) io.out(JSON.stringify(result.resources.map(({ type, name, parent, inputs }) => ({ type, name, parent: parent ?? null, inputs })), null, 2));
       else if (options.mermaid) io.out(mermaid(result));
       else {
-        for (const line of summary(result)) io.out(line);
+        for (const line of options.cloud === "gcp" ? gcpSummary(result) : summary(result)) io.out(line);
         io.out("");
         io.out(mermaid(result));
       }
@@ -92,13 +97,36 @@ function summary(result: PreviewResult): string[] {
 export function mermaid(result: PreviewResult): string {
   const consumers = Object.keys((result.outputs.queueUrls as Record<string, string>) ?? {});
   const caps = (result.outputs.effectiveConcurrency as Record<string, number>) ?? {};
-  const lines = ["flowchart LR", "  producers([producers]) -->|herald publish| topic[[SNS herald-events]]", "  topic -->|raw delivery| q_rules[(SQS rules)]"];
+  const gcp = result.outputs.cloud === "gcp";
+  const words = gcp
+    ? { topic: "Pub/Sub herald-events", queue: "Pub/Sub", fn: "function", trigger: "push", dlq: "maxDeliveryAttempts", send: "publish" }
+    : { topic: "SNS herald-events", queue: "SQS", fn: "λ", trigger: "batch", dlq: "maxReceiveCount", send: "SendMessageBatch" };
+  const lines = ["flowchart LR", `  producers([producers]) -->|herald publish| topic[[${words.topic}]]`, `  topic -->|${gcp ? "push subscription" : "raw delivery"}| q_rules[(${words.queue} rules)]`];
   for (const consumer of consumers) {
-    lines.push(`  q_${id(consumer)}[(SQS ${consumer})] -->|batch, cap ${caps[consumer] ?? "?"}| fn_${id(consumer)}{{λ ${consumer}}}`);
-    lines.push(`  q_${id(consumer)} -.->|maxReceiveCount| dlq_${id(consumer)}[(DLQ ${consumer})]`);
-    if (consumer !== "rules") lines.push(`  fn_rules -->|SendMessageBatch| q_${id(consumer)}`);
+    lines.push(`  q_${id(consumer)}[(${words.queue} ${consumer})] -->|${words.trigger}, cap ${caps[consumer] ?? "?"}| fn_${id(consumer)}{{${words.fn} ${consumer}}}`);
+    lines.push(`  q_${id(consumer)} -.->|${words.dlq}| dlq_${id(consumer)}[(DLQ ${consumer})]`);
+    if (consumer !== "rules") lines.push(`  fn_rules -->|${words.send}| q_${id(consumer)}`);
   }
   return lines.join("\n");
+}
+
+/** The GCP tree, one consumer at a time: subscription, function, identity. */
+function gcpSummary(result: PreviewResult): string[] {
+  const { resources, outputs } = result;
+  const find = (type: string, name: string) => resources.find((r) => r.type === type && r.name === name);
+  const consumers = Object.keys((outputs.queueUrls as Record<string, string>) ?? {});
+  const lines = [`herald:index:NotificationFanout herald (${resources.length - 1} resources, cloud gcp)`, `  entry topic ${String(outputs.topicArn)}`];
+  for (const consumer of consumers) {
+    const name = `herald-${consumer}`;
+    const subscription = (find("gcp:pubsub/subscription:Subscription", name)?.inputs ?? {}) as any;
+    const fn = ((find("gcp:cloudfunctionsv2/function:Function", name)?.inputs ?? {}) as any).serviceConfig ?? {};
+    const grants = resources.filter((r) => /IAMMember$|IamMember$/.test(r.type) && r.name.startsWith(`${name}-`)).map((r) => `${String(r.inputs.role)}`);
+    lines.push(`  ${consumer}`);
+    lines.push(`    push subscription ${name}: ack deadline ${String(subscription.ackDeadlineSeconds)} s; DLQ ${name}-dlq after ${String(subscription.deadLetterPolicy?.maxDeliveryAttempts)} attempts (alert when not empty)`);
+    lines.push(`    function ${name}: timeout ${String(fn.timeoutSeconds)} s, ${String(fn.availableMemory)}, cap ${String(fn.maxInstanceCount)} x ${String(fn.maxInstanceRequestConcurrency)}`);
+    lines.push(`    IAM: ${[...new Set(grants)].join(", ")}`);
+  }
+  return lines;
 }
 
 const id = (name: string) => name.replace(/[^A-Za-z0-9]/g, "_");

@@ -414,8 +414,8 @@ describe("herald publish and dlq with --target aws, against moto_server", () => 
   });
 
   it("usage mistakes are exit 2 with what to do", async () => {
-    expect(await herald("publish", EXAMPLE, "--target", "gcp")).toMatchObject({ code: 2, err: "herald: --target gcp is not yet supported; use --target local or --target aws" });
-    expect(await herald("dlq", "list", "--target", "azure")).toMatchObject({ code: 2, err: "herald: --target azure is not yet supported; use --target local or --target aws" });
+    expect(await herald("publish", EXAMPLE, "--target", "gcp", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:x")).toMatchObject({ code: 2, err: "herald: --topic-arn only applies with --target aws" });
+    expect(await herald("dlq", "list", "--target", "azure")).toMatchObject({ code: 2, err: "herald: --target azure is not yet supported; use --target local, aws or gcp" });
     expect(await herald("publish", EXAMPLE, "--topic-arn", "arn:aws:sns:us-east-1:123456789012:x")).toMatchObject({ code: 2, err: "herald: --topic-arn only applies with --target aws" });
     expect((await aws("dlq", "redrive")).err).toMatch(/^herald: --target aws needs --channel <channel>/);
   });

@@ -38,9 +38,22 @@ describe("herald preview", { timeout: 60_000 }, () => {
   });
 
   it("refuses a cloud it cannot preview yet, and a stack file that is not there", async () => {
-    expect((await herald("preview", "--cloud", "gcp")).code).toBe(2);
+    expect((await herald("preview", "--cloud", "azure")).code).toBe(2);
     const missing = await herald("preview", "--cloud", "aws", "--stack", "nope");
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/no Pulumi\.nope\.yaml/);
+  });
+});
+
+describe("herald preview --cloud gcp", { timeout: 60_000 }, () => {
+  it("prints the GCP tree (push subscriptions, caps, IAM roles) and a Pub/Sub diagram, in a default region", async () => {
+    const { code, out } = await herald("preview", "--cloud", "gcp");
+    expect(code).toBe(0);
+    expect(out).toMatch(/cloud gcp\)/);
+    expect(out).toMatch(/push subscription herald-sms: ack deadline \d+ s; DLQ herald-sms-dlq after 8 attempts/);
+    expect(out).toMatch(/function herald-sms: timeout \d+ s, 256M, cap 5 x 1/);
+    expect(out).toContain("topic -->|push subscription| q_rules[(Pub/Sub rules)]");
+    const json = JSON.parse((await herald("preview", "--cloud", "gcp", "--region", "us-central1", "--json")).out) as Array<{ type: string; inputs: Record<string, unknown> }>;
+    expect(json.filter((r) => r.type === "gcp:cloudfunctionsv2/function:Function").every((r) => r.inputs.location === "us-central1")).toBe(true);
   });
 });
