@@ -6,13 +6,14 @@
  * API), configured from a secret in Secrets Manager. The tests play Lambda's event
  * source mapping: receive, invoke, delete what the handler did not report as failed.
  */
+import { expectExampleDeliveries, seedExampleRecipients } from "../conformance/shipped-examples";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDirectory } from "../../../handlers/runtime/aws/dynamo-directory";
 import { channelQueueUrlVariable } from "../../../handlers/runtime/aws/env";
 import { REJECTION_ATTRIBUTES } from "../../../handlers/runtime/aws/rules-handler";
 import type { SQSBatchResponse, SQSEvent, SQSHandler } from "../../../handlers/runtime/aws/sqs-event";
-import type { EmailSinkContent, PushSinkContent, SinkDelivery } from "../../../handlers/runtime/local/sinks/types";
+import type { SinkDelivery } from "../../../handlers/runtime/local/sinks/types";
 import { startMoto, type MotoServer } from "../../support/moto";
 import { drain, invoke, queueCounts, type TestQueue } from "./aws-fixture";
 import { createStack, shippedExamples, startPeers, UNSUBSCRIBE_BASE_URL, type AwsPeers, type TestStack } from "./aws-stack";
@@ -59,16 +60,7 @@ describe("AWS shims on moto, end to end", () => {
   it("delivers every shipped example from SNS over SMTP, Web Push and the Twilio API", async () => {
     const stack = await createStack(peers);
     const from = peers.deliveries.length;
-    const directory = new DynamoDirectory(peers.dynamodb, stack.recipientsTable);
-    const subscription = await peers.sinks.push.createSubscription();
-    await directory.put({
-      id: "cus_ada",
-      name: "Ada",
-      contacts: { email: "ada@example.com", phone: "+14155550123", push: [subscription] },
-      locale: "en",
-      timeZone: "Europe/Lisbon",
-    });
-    await directory.put({ id: "cus_grace", name: "Grace", contacts: { email: "grace@example.com" }, locale: "de-AT", timeZone: "Europe/Vienna" });
+    await seedExampleRecipients(new DynamoDirectory(peers.dynamodb, stack.recipientsTable), await peers.sinks.push.createSubscription());
 
     const examples = shippedExamples();
     for (const { event } of examples) await stack.publish(event);
@@ -101,24 +93,7 @@ describe("AWS shims on moto, end to end", () => {
       ).toEqual([]);
     }
 
-    const all = deliveredSince(from);
-    const count = (channel: string) => all.filter((d) => d.channel === channel).length;
-    expect({ email: count("email"), push: count("push"), sms: count("sms") }).toEqual({ email: 6, push: 2, sms: 4 });
-    const mails = all.filter((d) => d.channel === "email").map((d) => d.content as EmailSinkContent);
-    const orderMail = mails.find((mail) => mail.subject === "Your order ORD-10293 is on its way")!;
-    expect(orderMail.envelope.to).toEqual(["ada@example.com"]);
-    expect(orderMail.html).toContain("<li>2 × Black mug</li>");
-    // The unsubscribe link is signed with the key from Secrets Manager.
-    expect(orderMail.headers["list-unsubscribe"]).toContain(`${UNSUBSCRIBE_BASE_URL}?r=cus_ada&c=orders&ch=email&s=`);
-    expect(mails.find((mail) => mail.subject === "Ihre Bestellung ORD-10377 ist unterwegs")?.envelope.to).toEqual(["grace@example.com"]);
-    const pushes = all.filter((d) => d.channel === "push").map((d) => d.content as PushSinkContent);
-    expect(pushes.map((p) => (p.payload as { title: string }).title).sort()).toEqual(["New sign-in to your account", "Order ORD-10293 shipped"]);
-    expect(
-      all
-        .filter((d) => d.channel === "sms")
-        .map((d) => d.address)
-        .sort(),
-    ).toEqual(["+14155550123", "+14155550123", "+14155550123", "+14155550123"]);
+    expectExampleDeliveries(deliveredSince(from), UNSUBSCRIBE_BASE_URL);
     await expectDlqsEmpty(stack);
 
     // Logs: JSON lines with the event id as correlation id, addresses masked.
