@@ -10,7 +10,7 @@ import { TableClient } from "@azure/data-tables";
 import { ConfigError } from "../../core/errors";
 
 /** Keys made only of these characters are used as they are. */
-const PLAIN = /^[A-Za-z0-9._~:@+=,;!$&'()*-]{1,400}$/;
+const PLAIN = /^[A-Za-z0-9._~:-]{1,400}$/;
 
 /**
  * `<kind>:<key>` for a plain key, `<kind>=<sha256 hex>` otherwise: stable for a key,
