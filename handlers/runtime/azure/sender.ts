@@ -43,6 +43,8 @@ export interface OutgoingMessage {
 /** The part of `ServiceBusMessageBatch` used here. */
 export interface MessageBatchPort {
   readonly count: number;
+  readonly sizeInBytes: number;
+  readonly maxSizeInBytes: number;
   tryAddMessage(message: OutgoingMessage): boolean;
 }
 
