@@ -10,39 +10,13 @@ import {
   type SNSClient,
 } from "@aws-sdk/client-sns";
 import type { AcceptedEvent } from "../../handlers/core/envelope";
+import type { PublishedEvent, PublishOutcome, UnpublishedEvent } from "../cloud-output";
 
 /** SNS's limits for one PublishBatch call: 10 entries and 256 KiB of messages plus attributes. */
 export const SNS_BATCH_ENTRIES = 10;
 export const SNS_BATCH_BYTES = 256 * 1024;
 
-/** One event SNS accepted. */
-export interface PublishedEvent {
-  readonly id: string;
-  readonly source: string;
-  readonly messageId: string;
-}
-
-/** One event SNS never accepted, after the retries. */
-export interface UnpublishedEvent {
-  /** Position in the input file. */
-  readonly index: number;
-  readonly id: string;
-  readonly source: string;
-  /** SNS's error code for the entry, e.g. `InternalError`. */
-  readonly code: string;
-  readonly message: string;
-}
-
-export interface PublishOutcome {
-  /** In input order. */
-  readonly published: PublishedEvent[];
-  /** Entries SNS refused, by input position. */
-  readonly failed: UnpublishedEvent[];
-  /** Events never sent (or not known to be sent) because `stoppedBy` ended the run, in input order. */
-  readonly notSent: ReadonlyArray<{ readonly index: number; readonly id: string; readonly source: string }>;
-  /** The error a whole call failed with, after which nothing more was sent. */
-  readonly stoppedBy?: Error;
-}
+export type { PublishedEvent, PublishOutcome, UnpublishedEvent } from "../cloud-output";
 
 export interface PublishOptions {
   /** Called after every call that published something, with the running total. */

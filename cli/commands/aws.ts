@@ -20,15 +20,10 @@ import {
 import { publishEvents, SNS_BATCH_ENTRIES } from "../aws/sns-publish";
 import { peekMessages, redrive, type PeekedMessage } from "../aws/sqs-dlq";
 import type { CliIo } from "../io";
+import { DLQ_LIST_LIMIT, DLQ_SHOW_SEARCH_LIMIT, MAX_FAILURE_LINES } from "../cloud-output";
 import { flagsGiven } from "../target";
 import { UsageError } from "../usage-error";
 
-/** As many dead letters as `dlq list` shows, like the local list. */
-const LIST_LIMIT = 1000;
-/** How many messages `dlq show` peeks at while looking for one id. */
-const SHOW_SEARCH_LIMIT = 1000;
-/** Failed events printed one per line; the rest are counted. */
-const MAX_FAILURE_LINES = 20;
 
 /**
  * The flags only `--target aws` takes, as `[flags, description]` for commander's
@@ -106,7 +101,7 @@ export async function listAwsDeadLetters(options: AwsDlqOptions, io: CliIo, stac
   const channel = requireChannel(options);
   const dlqUrl = await resolveChannelQueueUrl("dlq", channel, options.queueUrl, stack);
   return withSqs(options, dlqUrl, `reading ${dlqUrl}`, async (sqs) => {
-    const { messages, approximateTotal } = await peekMessages(sqs, dlqUrl, LIST_LIMIT);
+    const { messages, approximateTotal } = await peekMessages(sqs, dlqUrl, DLQ_LIST_LIMIT);
     const listed = messages.map((message) => summary(channel, message));
     if (options.json) io.out(JSON.stringify(listed, null, 2));
     else if (listed.length === 0) io.out("no dead letters");
@@ -121,7 +116,7 @@ export async function showAwsDeadLetter(id: string, options: AwsDlqOptions, io: 
   const channel = requireChannel(options);
   const dlqUrl = await resolveChannelQueueUrl("dlq", channel, options.queueUrl, stack);
   return withSqs(options, dlqUrl, `reading ${dlqUrl}`, async (sqs) => {
-    const { messages } = await peekMessages(sqs, dlqUrl, SHOW_SEARCH_LIMIT, (message) => message.id === id);
+    const { messages } = await peekMessages(sqs, dlqUrl, DLQ_SHOW_SEARCH_LIMIT, (message) => message.id === id);
     const found = messages.find((message) => message.id === id);
     if (!found) throw new DeadLetterNotFound(`no dead letter ${id} among the ${messages.length} messages of ${dlqUrl} peeked at`);
     const { body, ...rest } = summary(channel, found);

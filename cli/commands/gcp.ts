@@ -19,16 +19,11 @@ import {
   type GcpConnectionOptions,
 } from "../gcp/settings";
 import type { CliIo } from "../io";
+import { DLQ_LIST_LIMIT, DLQ_SHOW_SEARCH_LIMIT, MAX_FAILURE_LINES } from "../cloud-output";
 import { flagsGiven } from "../target";
 import { StackOutputs } from "../stack-outputs";
 import { UsageError } from "../usage-error";
 
-/** As many dead letters as `dlq list` shows, like the local and AWS lists. */
-const LIST_LIMIT = 1000;
-/** How many messages `dlq show` pulls while looking for one id. */
-const SHOW_SEARCH_LIMIT = 1000;
-/** Failed events printed one per line; the rest are counted. */
-const MAX_FAILURE_LINES = 20;
 
 /**
  * The flags only `--target gcp` takes, as `[flags, description]` for commander's
@@ -98,11 +93,11 @@ export async function listGcpDeadLetters(options: GcpDlqOptions, io: CliIo, stac
   return withPubSub(options, name, `reading ${name}`, async (pubsub) => {
     const { subscriber, subscription } = await subscriberFor(pubsub);
     try {
-      const listed = (await peekMessages(subscriber, subscription(name), LIST_LIMIT)).map((message) => summary(channel, message));
+      const listed = (await peekMessages(subscriber, subscription(name), DLQ_LIST_LIMIT)).map((message) => summary(channel, message));
       if (options.json) io.out(JSON.stringify(listed, null, 2));
       else if (listed.length === 0) io.out("no dead letters");
       else for (const d of listed) io.out(`${d.id}  ${d.queue.padEnd(6)}  ${d.deliveryAttempts ?? "?"} attempts  ${new Date(d.publishedAtMs).toISOString()}  ${d.rejectionReason ? `${d.rejectionReason}: ` : ""}${firstLine(d.body)}`);
-      if (listed.length === LIST_LIMIT) io.err(`herald dlq list: showing the first ${LIST_LIMIT}; there may be more`);
+      if (listed.length === DLQ_LIST_LIMIT) io.err(`herald dlq list: showing the first ${DLQ_LIST_LIMIT}; there may be more`);
       return 0;
     } finally {
       await subscriber.close();
@@ -117,7 +112,7 @@ export async function showGcpDeadLetter(id: string, options: GcpDlqOptions, io: 
   return withPubSub(options, name, `reading ${name}`, async (pubsub) => {
     const { subscriber, subscription } = await subscriberFor(pubsub);
     try {
-      const messages = await peekMessages(subscriber, subscription(name), SHOW_SEARCH_LIMIT, (message) => message.id === id);
+      const messages = await peekMessages(subscriber, subscription(name), DLQ_SHOW_SEARCH_LIMIT, (message) => message.id === id);
       const found = messages.find((message) => message.id === id);
       if (!found) throw new DeadLetterNotFound(`no dead letter ${id} among the ${messages.length} messages of ${name} pulled`);
       const { body, ...rest } = summary(channel, found);

@@ -7,6 +7,7 @@
  */
 import type { PubSub } from "@google-cloud/pubsub";
 import type { AcceptedEvent } from "../../handlers/core/envelope";
+import type { PublishedEvent, PublishOutcome, UnpublishedEvent } from "../cloud-output";
 import { grpcDetails, grpcStatusOf } from "./settings";
 
 /** Messages per Publish call (Pub/Sub allows 1,000 and 10 MB; events are at most a few hundred KB). */
@@ -20,34 +21,7 @@ export const PUBLISH_WINDOW = 500;
  */
 const STOPPING_STATUSES = new Set(["NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED"]);
 
-/** One event Pub/Sub stored. */
-export interface PublishedEvent {
-  readonly id: string;
-  readonly source: string;
-  readonly messageId: string;
-}
-
-/** One event Pub/Sub did not store, after the library's retries. */
-export interface UnpublishedEvent {
-  /** Position in the input file. */
-  readonly index: number;
-  readonly id: string;
-  readonly source: string;
-  /** The gRPC status name, e.g. `NOT_FOUND`, or `error` for a failure that is not a gRPC one. */
-  readonly code: string;
-  readonly message: string;
-}
-
-export interface PublishOutcome {
-  /** In input order. */
-  readonly published: PublishedEvent[];
-  /** In input order. */
-  readonly failed: UnpublishedEvent[];
-  /** Events never handed to the client because `stoppedBy` ended the run, in input order. */
-  readonly notSent: ReadonlyArray<{ readonly index: number; readonly id: string; readonly source: string }>;
-  /** The failure that ended the run early. */
-  readonly stoppedBy?: Error;
-}
+export type { PublishedEvent, PublishOutcome, UnpublishedEvent } from "../cloud-output";
 
 /**
  * The attributes of an event: the same `type` and `version` the SNS message attributes

@@ -16,23 +16,18 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { channelRegistry, channels as registeredChannels } from "../../channels";
-import { compileRules, evaluateEvent, type EvaluationContext } from "../../core/evaluate";
+import { evaluateEvent, type EvaluationContext } from "../../core/evaluate";
 import { ConfigError } from "../../core/errors";
-import type { FrequencyLimiter, PolicyConfig } from "../../core/policies";
-import type { ChannelAdapter, ChannelMessage, ConfigSource } from "../../core/ports";
+import type { FrequencyLimiter } from "../../core/policies";
+import type { ChannelMessage, ConfigSource } from "../../core/ports";
 import type { RecipientDirectory } from "../../core/recipients";
-import type { Rule } from "../../core/rules";
-import { SchemaRegistry } from "../../core/schema-registry";
-import type { SchemaSet } from "../../core/schema-set";
 import type { UnsubscribeConfig } from "../../core/unsubscribe";
-import { rules as shippedRules } from "../../rules";
-import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
 import { QueueSendError, sendChannelMessages } from "./channel-queues";
 import { DynamoDirectory } from "./dynamo-directory";
 import { DynamoFrequencyLimiter } from "./dynamo-idempotency";
 import { AWS_ENV, channelQueueUrlVariable, requiredEnv } from "./env";
 import { perChannelEnv } from "../shared/env";
+import { rulesChannels, rulesEvaluation, type RulesDefinitionDeps } from "../shared/rules-evaluation";
 import { createJsonLogger, errorText, type JsonLogger } from "./json-logger";
 import { readSecretString } from "./secrets";
 import { receiveCount, type SQSBatchResponse, type SQSEvent, type SQSHandler, type SQSRecord } from "./sqs-event";
@@ -40,7 +35,7 @@ import { receiveCount, type SQSBatchResponse, type SQSEvent, type SQSHandler, ty
 /** Message attributes a rejected event carries in the rules DLQ. */
 export const REJECTION_ATTRIBUTES = { reason: "rejectionReason", detail: "rejectionDetail" } as const;
 
-export interface RulesHandlerDeps {
+export interface RulesHandlerDeps extends RulesDefinitionDeps {
   /** Where the `AWS_ENV` variables are read; `process.env` by default. */
   readonly env?: ConfigSource;
   readonly sqs?: SQSClient;
@@ -50,10 +45,6 @@ export interface RulesHandlerDeps {
   readonly directory?: RecipientDirectory;
   /** Default: `DynamoFrequencyLimiter` on `HERALD_IDEMPOTENCY_TABLE`. */
   readonly limiter?: FrequencyLimiter;
-  readonly channels?: readonly ChannelAdapter[];
-  readonly rules?: readonly Rule[];
-  readonly schemas?: SchemaSet;
-  readonly policy?: PolicyConfig;
   readonly logger?: JsonLogger;
   readonly now?: () => number;
   /** Records evaluated at once (their directory reads overlap); default 10. */
@@ -68,28 +59,16 @@ export function createRulesHandler(deps: RulesHandlerDeps = {}): SQSHandler {
   const env = deps.env ?? process.env;
   const logger = deps.logger ?? createJsonLogger();
   const now = deps.now ?? Date.now;
-  const channels = channelRegistry(deps.channels ?? registeredChannels);
-  const queueUrls = perChannelEnv(channels.keys(), env, channelQueueUrlVariable);
+  const channels = rulesChannels(deps);
+  const queueUrlOf = perChannelEnv(channels.keys(), env, channelQueueUrlVariable);
   const rulesDlqUrl = requiredEnv(env, AWS_ENV.rulesDlqUrl);
   const sqs = deps.sqs ?? new SQSClient({});
   const dynamodb = deps.directory && deps.limiter ? undefined : (deps.dynamodb ?? new DynamoDBClient({}));
   const directory = deps.directory ?? new DynamoDirectory(dynamodb!, requiredEnv(env, AWS_ENV.recipientsTable));
   const limiter = deps.limiter ?? new DynamoFrequencyLimiter(dynamodb!, requiredEnv(env, AWS_ENV.idempotencyTable));
-  const base: EvaluationContext = {
-    registry: new SchemaRegistry(deps.schemas ?? shippedSchemas),
-    rules: compileRules(deps.rules ?? shippedRules, channels),
-    directory,
-    limiter,
-    now,
-    ...(deps.policy ? { policy: deps.policy } : {}),
-  };
+  const base = rulesEvaluation(deps, { channels, directory, limiter, now });
   const unsubscribe = unsubscribeSettings(env, () => deps.secretsManager ?? new SecretsManagerClient({}), logger);
   const concurrency = deps.concurrency ?? 10;
-  const queueUrlOf = (channel: string): string => {
-    const url = queueUrls.get(channel);
-    if (!url) throw new ConfigError("config-missing", `no queue for channel ${channel}`);
-    return url;
-  };
 
   return async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const failed = new Set<string>();

@@ -2,38 +2,30 @@
  * The rules function's Service Bus message handler: one CloudEvent from the events queue
  * in, its channel messages out to the per-channel queues.
  */
-import { channelRegistry, channels as registeredChannels } from "../../channels";
 import { backoffDelay, DEFAULT_RETRY_POLICY } from "../../core/delivery";
 import { ConfigError } from "../../core/errors";
-import { compileRules, evaluateEvent, type EvaluationContext } from "../../core/evaluate";
-import type { FrequencyLimiter, PolicyConfig } from "../../core/policies";
-import type { ChannelAdapter, ChannelMessage } from "../../core/ports";
+import { evaluateEvent } from "../../core/evaluate";
+import type { FrequencyLimiter } from "../../core/policies";
+import type { ChannelMessage } from "../../core/ports";
 import type { RecipientDirectory } from "../../core/recipients";
-import type { Rule } from "../../core/rules";
-import { SchemaRegistry } from "../../core/schema-registry";
-import type { SchemaSet } from "../../core/schema-set";
-import { rules as shippedRules } from "../../rules";
-import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
 import type { SharedDeps } from "./channel-message-handler";
 import { serviceBusFromEnv, tableFromEnv } from "./clients";
 import { AZURE_ENV, channelQueueVariable, perChannelEnv } from "./env";
+import { unsubscribeFromEnv } from "../shared/env";
+import { rulesChannels, rulesEvaluation, type RulesDefinitionDeps } from "../shared/rules-evaluation";
 import { createJsonLogger, errorText } from "./json-logger";
 import { bodyOf, COMPLETE, MAX_DESCRIPTION_CHARS, type InboundMessage, type MessageHandler, type Settlement } from "./message";
 import { ChannelQueueSender } from "./sender";
 import { TableDirectory } from "./table-directory";
 import { TableFrequencyLimiter } from "./table-idempotency";
 
-export interface RulesMessageHandlerDeps extends SharedDeps {
+export interface RulesMessageHandlerDeps extends SharedDeps, RulesDefinitionDeps {
   /** Default: a `ChannelQueueSender` on the `HERALD_QUEUE_<CHANNEL>` queues. */
   readonly sender?: Pick<ChannelQueueSender, "send">;
   /** Default: `TableDirectory` on `HERALD_RECIPIENTS_TABLE`. */
   readonly directory?: RecipientDirectory;
   /** Default: `TableFrequencyLimiter` on `HERALD_IDEMPOTENCY_TABLE`. */
   readonly limiter?: FrequencyLimiter;
-  readonly channels?: readonly ChannelAdapter[];
-  readonly rules?: readonly Rule[];
-  readonly schemas?: SchemaSet;
-  readonly policy?: PolicyConfig;
 }
 
 /**
@@ -52,35 +44,16 @@ export function createRulesMessageHandler(deps: RulesMessageHandlerDeps = {}): M
   const env = deps.env ?? process.env;
   const logger = deps.logger ?? createJsonLogger();
   const now = deps.now ?? Date.now;
-  const channels = channelRegistry(deps.channels ?? registeredChannels);
+  const channels = rulesChannels(deps);
   const directory = deps.directory ?? new TableDirectory(tableFromEnv(env, AZURE_ENV.recipientsTable));
   const limiter = deps.limiter ?? new TableFrequencyLimiter(tableFromEnv(env, AZURE_ENV.idempotencyTable));
   let sender = deps.sender;
   if (!sender) {
-    const queues = perChannelEnv(channels.keys(), env, channelQueueVariable);
-    sender = new ChannelQueueSender(deps.serviceBus ?? serviceBusFromEnv(env), {
-      queueOf: (channel) => {
-        const queue = queues.get(channel);
-        if (!queue) throw new ConfigError("config-missing", `no queue for channel ${channel}`);
-        return queue;
-      },
-      now,
-    });
+    sender = new ChannelQueueSender(deps.serviceBus ?? serviceBusFromEnv(env), { queueOf: perChannelEnv(channels.keys(), env, channelQueueVariable), now });
   }
   const send = sender.send.bind(sender);
-  const baseUrl = env[AZURE_ENV.unsubscribeBaseUrl];
-  const secret = env[AZURE_ENV.unsubscribeSecret];
-  if (Boolean(baseUrl) !== Boolean(secret)) logger.warn({ baseUrl: Boolean(baseUrl), secret: Boolean(secret) }, "unsubscribe links need both settings; none will be signed");
-  const context: EvaluationContext = {
-    registry: new SchemaRegistry(deps.schemas ?? shippedSchemas),
-    rules: compileRules(deps.rules ?? shippedRules, channels),
-    directory,
-    limiter,
-    now,
-    ...(deps.policy ? { policy: deps.policy } : {}),
-    // One config object for the instance's life: core caches signed links per object.
-    ...(baseUrl && secret ? { unsubscribe: { baseUrl, secret } } : {}),
-  };
+  const unsubscribe = unsubscribeFromEnv(env[AZURE_ENV.unsubscribeBaseUrl], env[AZURE_ENV.unsubscribeSecret], logger);
+  const context = rulesEvaluation(deps, { channels, directory, limiter, now, ...(unsubscribe ? { unsubscribe } : {}) });
   const retryIn = (attempt: number) => backoffDelay(attempt, DEFAULT_RETRY_POLICY.baseMs, DEFAULT_RETRY_POLICY.capMs, undefined, deps.random);
 
   return async (inbound: InboundMessage): Promise<Settlement> => {

@@ -11,21 +11,16 @@
  */
 import { Firestore } from "@google-cloud/firestore";
 import { PubSub } from "@google-cloud/pubsub";
-import { channelRegistry, channels as registeredChannels } from "../../channels";
-import { compileRules, evaluateEvent, type EvaluationContext } from "../../core/evaluate";
+import { evaluateEvent } from "../../core/evaluate";
 import { ConfigError } from "../../core/errors";
-import type { FrequencyLimiter, PolicyConfig } from "../../core/policies";
-import type { ChannelAdapter, ChannelMessage, ConfigSource } from "../../core/ports";
+import type { FrequencyLimiter } from "../../core/policies";
+import type { ChannelMessage, ConfigSource } from "../../core/ports";
 import type { RecipientDirectory } from "../../core/recipients";
-import type { Rule } from "../../core/rules";
-import { SchemaRegistry } from "../../core/schema-registry";
-import type { SchemaSet } from "../../core/schema-set";
-import { rules as shippedRules } from "../../rules";
-import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
 import { channelTopicVariable, firestoreSettings, GCP_ENV, requiredEnv } from "./env";
 import { FirestoreDirectory } from "./firestore-directory";
 import { FirestoreFrequencyLimiter } from "./firestore-idempotency";
-import { perChannelEnv } from "../shared/env";
+import { perChannelEnv, unsubscribeFromEnv } from "../shared/env";
+import { rulesChannels, rulesEvaluation, type RulesDefinitionDeps } from "../shared/rules-evaluation";
 import { createJsonLogger, errorText, type JsonLogger } from "./json-logger";
 import { ChannelPublisher } from "./publisher";
 import { ACK, NOT_A_PUSH, parsePushBody, type PushHandler } from "./push-envelope";
@@ -45,7 +40,7 @@ export interface SharedDeps {
   readonly now?: () => number;
 }
 
-export interface RulesPushHandlerDeps extends SharedDeps {
+export interface RulesPushHandlerDeps extends SharedDeps, RulesDefinitionDeps {
   readonly pubsub?: PubSub;
   /** Default: a `ChannelPublisher` on the `HERALD_TOPIC_<CHANNEL>` topics. */
   readonly publisher?: ChannelPublisher;
@@ -53,10 +48,6 @@ export interface RulesPushHandlerDeps extends SharedDeps {
   readonly directory?: RecipientDirectory;
   /** Default: `FirestoreFrequencyLimiter` on `HERALD_IDEMPOTENCY_COLLECTION`. */
   readonly limiter?: FrequencyLimiter;
-  readonly channels?: readonly ChannelAdapter[];
-  readonly rules?: readonly Rule[];
-  readonly schemas?: SchemaSet;
-  readonly policy?: PolicyConfig;
 }
 
 /**
@@ -76,8 +67,7 @@ export function createRulesPushHandler(deps: RulesPushHandlerDeps = {}): PushHan
   const env = deps.env ?? process.env;
   const logger = deps.logger ?? createJsonLogger();
   const now = deps.now ?? Date.now;
-  const channels = channelRegistry(deps.channels ?? registeredChannels);
-  const topics = deps.publisher ? new Map<string, string>() : perChannelEnv(channels.keys(), env, channelTopicVariable);
+  const channels = rulesChannels(deps);
   const deadLetterTopic = requiredEnv(env, GCP_ENV.rulesDeadLetterTopic);
   const projectId = env[GCP_ENV.projectId];
   const pubsub = deps.pubsub ?? new PubSub(projectId ? { projectId } : {});
@@ -86,29 +76,11 @@ export function createRulesPushHandler(deps: RulesPushHandlerDeps = {}): PushHan
   const limiter = deps.limiter ?? new FirestoreFrequencyLimiter(firestore!, requiredEnv(env, GCP_ENV.idempotencyCollection));
   const publisher =
     deps.publisher ??
-    new ChannelPublisher(pubsub, {
-      topicOf: (channel) => {
-        const topic = topics.get(channel);
-        if (!topic) throw new ConfigError("config-missing", `no topic for channel ${channel}`);
-        return topic;
-      },
-      now,
-    });
+    new ChannelPublisher(pubsub, { topicOf: perChannelEnv(channels.keys(), env, channelTopicVariable), now });
   // Rejections are rare: no batching wait for them.
   const rejected = pubsub.topic(deadLetterTopic, { batching: { maxMessages: 1 } });
-  const baseUrl = env[GCP_ENV.unsubscribeBaseUrl];
-  const secret = env[GCP_ENV.unsubscribeSecret];
-  if (Boolean(baseUrl) !== Boolean(secret)) logger.warn({ baseUrl: Boolean(baseUrl), secret: Boolean(secret) }, "unsubscribe links need both settings; none will be signed");
-  const context: EvaluationContext = {
-    registry: new SchemaRegistry(deps.schemas ?? shippedSchemas),
-    rules: compileRules(deps.rules ?? shippedRules, channels),
-    directory,
-    limiter,
-    now,
-    ...(deps.policy ? { policy: deps.policy } : {}),
-    // One config object for the instance's life: core caches signed links per object.
-    ...(baseUrl && secret ? { unsubscribe: { baseUrl, secret } } : {}),
-  };
+  const unsubscribe = unsubscribeFromEnv(env[GCP_ENV.unsubscribeBaseUrl], env[GCP_ENV.unsubscribeSecret], logger);
+  const context = rulesEvaluation(deps, { channels, directory, limiter, now, ...(unsubscribe ? { unsubscribe } : {}) });
 
   return async (request) => {
     const pushed = parsePushBody(request.body);
