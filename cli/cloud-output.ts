@@ -2,6 +2,7 @@
  * What the cloud commands (`publish`, `dlq`) report, whichever the cloud: they print it
  * the same way for every `--target`.
  */
+import { HeraldError } from "../handlers/core/errors";
 
 /** One event the topic stored. */
 export interface PublishedEvent {
@@ -38,3 +39,23 @@ export const DLQ_LIST_LIMIT = 1000;
 export const DLQ_SHOW_SEARCH_LIMIT = 1000;
 /** Failed events printed one per line; the rest are counted. */
 export const MAX_FAILURE_LINES = 20;
+
+/** The first line of a message body, shortened for a one-line listing. */
+export function firstLine(body: string, max = 120): string {
+  const line = body.split("\n", 1)[0] ?? "";
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/** A body as `dlq show` prints it: parsed when it is JSON, else the text. */
+export function parseIfJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
+}
+
+/** `dlq show` found no message with that id; exit code 1. */
+export class DeadLetterNotFound extends HeraldError {
+  readonly code = "dead-letter-not-found";
+}

@@ -49,7 +49,12 @@ const CHANNEL_SDKS = ["nodemailer", "web-push", "twilio", "twilio/*", "http_ece"
  * 450 KB to every function (the SDK's core and three clients), pushing most of them past
  * 1 MB. The runtime's copy is used instead; the other clouds' functions bundle their SDKs.
  */
-const PLATFORM_SDKS: Readonly<Record<BundleTarget, readonly string[]>> = { aws: ["@aws-sdk/*"], gcp: [], azure: [] };
+const PLATFORM_SDKS: Readonly<Record<BundleTarget, readonly string[]>> = {
+  aws: ["@aws-sdk/*"],
+  gcp: [],
+  // Not a package: the Azure Functions Node worker provides it to @azure/functions at run time.
+  azure: ["@azure/functions-core"],
+};
 
 /**
  * Cloud Functions builds each function from source with npm: the Google client libraries

@@ -64,7 +64,7 @@ export function readStackConfig(get: (key: string) => string | undefined, contex
     throw new StackConfigError("herald:alarmEmail", `"${alarmEmail}" is not an e-mail address`);
   }
   const region = get("region");
-  if (region !== undefined && !/^[a-z]{2,}(-[a-z0-9]+)+$/.test(region)) {
+  if (region !== undefined && !/^[a-z][a-z0-9]{1,30}(-[a-z0-9]+)*$/.test(region)) {
     throw new StackConfigError("herald:region", `"${region}" is not a region name (e.g. eu-west-1, europe-west1, westeurope)`);
   }
   const channels = readChannelOverrides(get("channels"), context);

@@ -42,8 +42,54 @@ export function fakeState(type: string, name: string, inputs: Record<string, any
     if (type === "aws:lambda/functionUrl:FunctionUrl") state.functionUrl = `https://${physical}.lambda-url.${FAKE_REGION}.on.aws/`;
   }
   if (type.startsWith("gcp:")) return fakeGcpState(type, physical, state);
+  if (type.startsWith("azure-native:")) return fakeAzureState(type, name, inputs, state);
   return { id: `${physical}-id`, state };
 }
+
+export const FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000";
+export const FAKE_TENANT = "11111111-1111-1111-1111-111111111111";
+const FAKE_RESOURCE_GROUP = `/subscriptions/${FAKE_SUBSCRIPTION}/resourceGroups/herald`;
+
+/**
+ * Azure resources are identified by ARM ids; the physical name is the logical one (Azure
+ * Native would add a random suffix), identities get principal and client ids, and secrets
+ * their URI, following the real patterns.
+ */
+function fakeAzureState(type: string, name: string, inputs: Record<string, any>, state: Record<string, unknown>): { id: string; state: Record<string, unknown> } {
+  const resource = type.split(":")[2] ?? "";
+  const physical = String(inputs.tableName ?? inputs.secretName ?? inputs.blobName ?? name);
+  const parents = Object.entries(AZURE_PARENTS).flatMap(([input, segment]) => (typeof inputs[input] === "string" ? [`${segment}/${inputs[input]}`] : []));
+  const [provider, segment] = AZURE_ID_SEGMENTS[resource] ?? [`Microsoft.${type.split(":")[1]}`, resource];
+  const id = resource === "ResourceGroup" ? FAKE_RESOURCE_GROUP : `${FAKE_RESOURCE_GROUP}/providers/${provider}/${[...parents, `${segment}/${physical}`].join("/")}`;
+  const extra: Record<string, unknown> = {};
+  if (resource === "UserAssignedIdentity") Object.assign(extra, { principalId: `principal-${name}`, clientId: `client-${name}` });
+  if (resource === "Secret") extra.properties = { ...(inputs.properties ?? {}), secretUri: `https://${String(inputs.vaultName)}.vault.azure.net/secrets/${physical}` };
+  if (resource === "StorageAccount") extra.primaryEndpoints = { blob: `https://${name}.blob.core.windows.net/`, table: `https://${name}.table.core.windows.net/` };
+  if (resource === "WebApp") extra.defaultHostName = `${name}.azurewebsites.net`;
+  return { id, state: { ...state, ...extra, name: physical } };
+}
+
+/** Inputs that name a parent resource, and the ARM id segment of that parent. */
+const AZURE_PARENTS: Readonly<Record<string, string>> = { namespaceName: "namespaces", topicName: "topics", vaultName: "vaults", accountName: "storageAccounts" };
+/** Resource provider and id segment per Azure Native resource, as ARM ids spell them. */
+const AZURE_ID_SEGMENTS: Readonly<Record<string, readonly [string, string]>> = {
+  Namespace: ["Microsoft.ServiceBus", "namespaces"],
+  Topic: ["Microsoft.ServiceBus", "topics"],
+  Subscription: ["Microsoft.ServiceBus", "subscriptions"],
+  Queue: ["Microsoft.ServiceBus", "queues"],
+  StorageAccount: ["Microsoft.Storage", "storageAccounts"],
+  Table: ["Microsoft.Storage", "tableServices/default/tables"],
+  BlobContainer: ["Microsoft.Storage", "blobServices/default/containers"],
+  Blob: ["Microsoft.Storage", "blobs"],
+  Vault: ["Microsoft.KeyVault", "vaults"],
+  Secret: ["Microsoft.KeyVault", "secrets"],
+  UserAssignedIdentity: ["Microsoft.ManagedIdentity", "userAssignedIdentities"],
+  RoleAssignment: ["Microsoft.Authorization", "roleAssignments"],
+  AppServicePlan: ["Microsoft.Web", "serverfarms"],
+  WebApp: ["Microsoft.Web", "sites"],
+  ActionGroup: ["Microsoft.Insights", "actionGroups"],
+  MetricAlert: ["Microsoft.Insights", "metricAlerts"],
+};
 
 const FAKE_PROJECT = "herald-preview";
 
@@ -88,8 +134,13 @@ export async function previewProgram<P>(
         assigned.set(`${args.type}::${args.name}`, { id: fake.id, ...(arn ? { arn } : {}), ...(url ? { url } : {}), ...(name ? { name } : {}) });
         return fake;
       },
-      // The one data source the stacks read: the GCP project (its number names the Pub/Sub service agent).
-      call: (args) => (args.token === "gcp:organizations/getProject:getProject" ? { number: "123456789012", projectId: "herald-preview", ...args.inputs } : args.inputs),
+      // The data sources the stacks read: the GCP project (its number names the Pub/Sub
+      // service agent) and the Azure client (subscription and tenant ids).
+      call: (args) => {
+        if (args.token === "gcp:organizations/getProject:getProject") return { number: "123456789012", projectId: "herald-preview", ...args.inputs };
+        if (args.token === "azure-native:authorization:getClientConfig") return { subscriptionId: FAKE_SUBSCRIPTION, tenantId: FAKE_TENANT, clientId: "preview", objectId: "preview" };
+        return args.inputs;
+      },
     },
     "herald",
     "preview",
@@ -142,15 +193,20 @@ async function resolveValue(value: unknown): Promise<unknown> {
   return plain instanceof pulumi.asset.AssetArchive ? describeArchive(plain) : plain;
 }
 
-/** A code archive as what matters in a review: its files, their sizes and a content hash. */
+/**
+ * A code archive as what matters in a review: its files, their sizes, a content hash, and
+ * the small JSON files (package.json, host.json) in full, since they carry settings.
+ */
 async function describeArchive(archive: pulumi.asset.AssetArchive): Promise<Record<string, unknown>> {
   const assets = (await archive.assets) as Record<string, pulumi.asset.StringAsset>;
   const files: Record<string, number> = {};
+  const settings: Record<string, unknown> = {};
   const hash = createHash("sha256");
   for (const [file, asset] of Object.entries(assets).sort(([a], [b]) => a.localeCompare(b))) {
     const text = String(await asset.text);
     files[file] = Buffer.byteLength(text);
+    if (file.endsWith(".json") && files[file]! <= 4096) settings[file] = JSON.parse(text);
     hash.update(file).update("\u0000").update(text);
   }
-  return { archive: files, sha256: hash.digest("hex") };
+  return { archive: files, sha256: hash.digest("hex"), ...(Object.keys(settings).length > 0 ? { settings } : {}) };
 }

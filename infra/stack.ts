@@ -9,7 +9,7 @@ import { schemaSet } from "../schemas/generated/schema-set";
 import type { ChannelSource } from "./bundle";
 import { checkSecretKeys, readStackConfig, StackConfigError, type ConfigContext, type HeraldStackConfig } from "./config";
 import { NotificationFanout } from "./fanout";
-import { createPlatform } from "./platforms";
+import { createPlatform, requiredRegion } from "./platforms";
 import { deriveTopology, type Topology } from "./topology";
 
 /** Everything decided from config alone: checked before any resource is declared. */
@@ -95,7 +95,6 @@ export function declareStack(plan: StackPlan) {
 
 /** What a cloud needs beyond herald's own settings, checked with the rest of the config. */
 function checkCloudSettings(config: HeraldStackConfig): void {
-  if (config.cloud === "gcp" && !config.region && !new pulumi.Config("gcp").get("region")) {
-    throw new StackConfigError("herald:region", "GCP needs a region: pulumi config set gcp:region europe-west1 (or herald:region)");
-  }
+  // AWS falls back to the provider's default region; the others have none.
+  if (config.cloud !== "aws") requiredRegion(config);
 }

@@ -6,7 +6,6 @@
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AcceptedEvent } from "../../handlers/core/envelope";
-import { HeraldError } from "../../handlers/core/errors";
 import {
   assertRegion,
   clientConfig,
@@ -20,7 +19,7 @@ import {
 import { publishEvents, SNS_BATCH_ENTRIES } from "../aws/sns-publish";
 import { peekMessages, redrive, type PeekedMessage } from "../aws/sqs-dlq";
 import type { CliIo } from "../io";
-import { DLQ_LIST_LIMIT, DLQ_SHOW_SEARCH_LIMIT, MAX_FAILURE_LINES } from "../cloud-output";
+import { DLQ_LIST_LIMIT, DLQ_SHOW_SEARCH_LIMIT, MAX_FAILURE_LINES, DeadLetterNotFound, firstLine, parseIfJson } from "../cloud-output";
 import { flagsGiven } from "../target";
 import { UsageError } from "../usage-error";
 
@@ -175,20 +174,5 @@ function summary(channel: string, message: PeekedMessage): { id: string; queue: 
   return { id: message.id, queue: channel, receiveCount: message.receiveCount, sentAtMs: message.sentAtMs, body: message.body };
 }
 
-function firstLine(body: string, max = 120): string {
-  const line = body.split("\n", 1)[0] ?? "";
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-}
 
-function parseIfJson(body: string): unknown {
-  try {
-    return JSON.parse(body);
-  } catch {
-    return body;
-  }
-}
 
-/** `dlq show` found no message with that id; exit code 1. */
-class DeadLetterNotFound extends HeraldError {
-  readonly code = "dead-letter-not-found";
-}

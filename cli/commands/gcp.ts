@@ -6,7 +6,6 @@
  */
 import type { PubSub } from "@google-cloud/pubsub";
 import type { AcceptedEvent } from "../../handlers/core/envelope";
-import { HeraldError } from "../../handlers/core/errors";
 import { peekMessages, redrive, REJECTION_REASON_ATTRIBUTE, subscriberFor, type PeekedMessage } from "../gcp/pubsub-dlq";
 import { publishEvents, PUBLISH_WINDOW } from "../gcp/pubsub-publish";
 import {
@@ -19,7 +18,7 @@ import {
   type GcpConnectionOptions,
 } from "../gcp/settings";
 import type { CliIo } from "../io";
-import { DLQ_LIST_LIMIT, DLQ_SHOW_SEARCH_LIMIT, MAX_FAILURE_LINES } from "../cloud-output";
+import { DLQ_LIST_LIMIT, DLQ_SHOW_SEARCH_LIMIT, MAX_FAILURE_LINES, DeadLetterNotFound, firstLine, parseIfJson } from "../cloud-output";
 import { flagsGiven } from "../target";
 import { StackOutputs } from "../stack-outputs";
 import { UsageError } from "../usage-error";
@@ -186,20 +185,5 @@ function summary(channel: string, message: PeekedMessage): { id: string; queue: 
   };
 }
 
-function firstLine(body: string, max = 120): string {
-  const line = body.split("\n", 1)[0] ?? "";
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-}
 
-function parseIfJson(body: string): unknown {
-  try {
-    return JSON.parse(body);
-  } catch {
-    return body;
-  }
-}
 
-/** `dlq show` found no message with that id; exit code 1. */
-class DeadLetterNotFound extends HeraldError {
-  readonly code = "dead-letter-not-found";
-}

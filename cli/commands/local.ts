@@ -29,12 +29,22 @@ import {
   type GcpDlqOptions,
   type GcpPublishOptions,
 } from "./gcp";
+import {
+  AZURE_OPTION,
+  azureFlagsGiven,
+  listAzureDeadLetters,
+  publishToAzure,
+  redriveAzureDeadLetters,
+  showAzureDeadLetter,
+  type AzureDlqOptions,
+  type AzurePublishOptions,
+} from "./azure";
 
 const DEFAULT_URL = `http://127.0.0.1:${process.env.HERALD_PORT || 8787}`;
 
 /**
  * `herald dev`, and the commands that talk to a running local runtime over its HTTP API.
- * `publish` and `dlq` also take `--target aws` and `--target gcp`, handled in ./aws.ts and ./gcp.ts.
+ * `publish` and `dlq` also take `--target aws`, `gcp` and `azure`, handled in ./aws.ts, ./gcp.ts and ./azure.ts.
  */
 export function registerLocalCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
@@ -76,14 +86,15 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     .argument("<file>", "a JSON file with one event or an array of events; - reads standard input")
     .description("validate events and publish them")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "where to publish: local, aws or gcp", "local")
+    .option("--target <target>", "where to publish: local, aws, gcp or azure", "local")
     .option(...AWS_OPTION.topicArn)
     .option(...AWS_OPTION.endpointUrl)
     .option(...AWS_OPTION.region)
     .option(...GCP_OPTION.topic)
     .option(...GCP_OPTION.project)
+    .option(...AZURE_OPTION.topicAddress)
     .option("--json", "machine-readable output")
-    .action(async (file: string, options: { url: string; target: string; json?: boolean } & AwsPublishOptions & GcpPublishOptions) => {
+    .action(async (file: string, options: { url: string; target: string; json?: boolean } & AwsPublishOptions & GcpPublishOptions & AzurePublishOptions) => {
       const target = chooseTarget(options.target, cloudFlagsGiven(options));
       const events = readEvents(file);
       // Validate here first: the publisher learns what is wrong without a round trip,
@@ -95,6 +106,7 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
       }
       if (target === "aws") return setExit(await publishToAws(valid, options, io));
       if (target === "gcp") return setExit(await publishToGcp(valid, options, io));
+      if (target === "azure") return setExit(await publishToAzure(valid, options, io));
       const accepted: unknown[] = [];
       const duplicates: unknown[] = [];
       const chunks = chunk(events, 500);
@@ -166,19 +178,21 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
   const dlq = program.command("dlq").description("inspect and redrive dead-lettered messages");
   dlq
     .command("list")
-    .option("--channel <channel>", "only this channel's DLQ (or rules); required with --target aws or gcp")
+    .option("--channel <channel>", "only this channel's DLQ (or rules); required with a cloud --target")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "local, aws or gcp", "local")
+    .option("--target <target>", "local, aws, gcp or azure", "local")
     .option(...AWS_OPTION.queueUrl)
     .option(...AWS_OPTION.endpointUrl)
     .option(...AWS_OPTION.region)
     .option(...GCP_OPTION.subscription)
     .option(...GCP_OPTION.project)
+    .option(...AZURE_OPTION.queueAddress)
     .option("--json", "machine-readable output")
-    .action(async (options: { channel?: string; url: string; target: string; json?: boolean } & AwsDlqOptions & GcpDlqOptions) => {
+    .action(async (options: { channel?: string; url: string; target: string; json?: boolean } & AwsDlqOptions & GcpDlqOptions & AzureDlqOptions) => {
       const target = chooseTarget(options.target, cloudFlagsGiven(options));
       if (target === "aws") return setExit(await listAwsDeadLetters(options, io));
       if (target === "gcp") return setExit(await listGcpDeadLetters(options, io));
+      if (target === "azure") return setExit(await listAzureDeadLetters(options, io));
       const query = new URLSearchParams({ limit: "1000", ...(options.channel ? { queue: options.channel } : {}) });
       const { deadLetters } = (await call(options.url, "GET", `/v1/dlq?${query}`)) as { deadLetters: Array<{ id: number; queue: string; attempts: number; lastError?: string; deadLetteredAtMs: number }> };
       if (options.json) io.out(JSON.stringify(deadLetters, null, 2));
@@ -188,28 +202,30 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     });
   dlq
     .command("show")
-    .argument("<id>", "dead letter id (with --target aws: the SQS message id; gcp: the Pub/Sub message id)")
+    .argument("<id>", "dead letter id (with --target aws: the SQS message id; gcp: the Pub/Sub message id; azure: the Service Bus message id)")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "local, aws or gcp", "local")
-    .option("--channel <channel>", "aws, gcp: the channel whose DLQ holds it")
+    .option("--target <target>", "local, aws, gcp or azure", "local")
+    .option("--channel <channel>", "aws, gcp, azure: the channel whose DLQ holds it")
     .option(...AWS_OPTION.queueUrl)
     .option(...AWS_OPTION.endpointUrl)
     .option(...AWS_OPTION.region)
     .option(...GCP_OPTION.subscription)
     .option(...GCP_OPTION.project)
-    .action(async (id: string, options: { url: string; target: string } & AwsDlqOptions & GcpDlqOptions) => {
+    .option(...AZURE_OPTION.queueAddress)
+    .action(async (id: string, options: { url: string; target: string } & AwsDlqOptions & GcpDlqOptions & AzureDlqOptions) => {
       const target = chooseTarget(options.target, cloudFlagsGiven(options));
       if (target === "aws") return setExit(await showAwsDeadLetter(id, options, io));
       if (target === "gcp") return setExit(await showGcpDeadLetter(id, options, io));
+      if (target === "azure") return setExit(await showAzureDeadLetter(id, options, io));
       io.out(JSON.stringify(await call(options.url, "GET", `/v1/dlq/${encodeURIComponent(id)}`), null, 2));
       setExit(0);
     });
   dlq
     .command("redrive")
-    .option("--channel <channel>", "only this channel's DLQ (or rules); required with --target aws or gcp")
+    .option("--channel <channel>", "only this channel's DLQ (or rules); required with a cloud --target")
     .option("--id <ids...>", "only these dead letters")
     .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "local, aws or gcp", "local")
+    .option("--target <target>", "local, aws, gcp or azure", "local")
     .option(...AWS_OPTION.queueUrl)
     .option(...AWS_OPTION.sourceQueueUrl)
     .option(...AWS_OPTION.endpointUrl)
@@ -217,11 +233,13 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     .option(...GCP_OPTION.subscription)
     .option(...GCP_OPTION.sourceTopic)
     .option(...GCP_OPTION.project)
+    .option(...AZURE_OPTION.queueAddress)
     .option("--json", "machine-readable output")
-    .action(async (options: { channel?: string; id?: string[]; url: string; target: string; json?: boolean } & AwsDlqOptions & GcpDlqOptions) => {
+    .action(async (options: { channel?: string; id?: string[]; url: string; target: string; json?: boolean } & AwsDlqOptions & GcpDlqOptions & AzureDlqOptions) => {
       const target = chooseTarget(options.target, cloudFlagsGiven(options));
       if (target === "aws") return setExit(await redriveAwsDeadLetters(options, io));
       if (target === "gcp") return setExit(await redriveGcpDeadLetters(options, io));
+      if (target === "azure") return setExit(await redriveAzureDeadLetters(options, io));
       // Redriven in chunks of ids, so a large DLQ moves in short transactions (the
       // runtime keeps delivering meanwhile) and a terminal shows how far it got.
       const ids = options.id ? options.id.map(Number) : await deadLetterIds(options.url, options.channel);
@@ -295,8 +313,8 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
 }
 
 /** The cloud-specific flags given, by the target they belong to (see `chooseTarget`). */
-function cloudFlagsGiven(options: object): { aws: string[]; gcp: string[] } {
-  return { aws: awsFlagsGiven(options), gcp: gcpFlagsGiven(options) };
+function cloudFlagsGiven(options: object): { aws: string[]; gcp: string[]; azure: string[] } {
+  return { aws: awsFlagsGiven(options), gcp: gcpFlagsGiven(options), azure: azureFlagsGiven(options) };
 }
 
 /**

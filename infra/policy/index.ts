@@ -5,12 +5,12 @@
  */
 import { PolicyPack } from "@pulumi/policy";
 import { channels } from "../../handlers/channels";
-import { gcpGuardrails, guardrails } from "./rules";
+import { allGuardrails } from "./rules";
 
 const secretKeys = [...new Set(channels.flatMap((channel) => channel.secretConfigKeys ?? []))];
 
 new PolicyPack("herald-guardrails", {
-  policies: [...guardrails(secretKeys), ...gcpGuardrails(secretKeys)].map((policy) => ({
+  policies: allGuardrails(secretKeys).map((policy) => ({
     name: policy.name,
     description: policy.description,
     enforcementLevel: "mandatory",

@@ -225,7 +225,111 @@ export function gcpGuardrails(secretKeys: readonly string[]): GuardrailPolicy[] 
   ];
 }
 
+const Z = {
+  queue: "azure-native:servicebus:Queue",
+  app: "azure-native:web:WebApp",
+  role: "azure-native:authorization:RoleAssignment",
+  alert: "azure-native:monitor:MetricAlert",
+} as const;
+
+/** Data roles that must be granted on one entity (a queue, a table, a secret), never on a whole namespace or account. */
+const ENTITY_ROLES: Readonly<Record<string, RegExp>> = {
+  "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": /\/queues\/[^/]+$/, // Service Bus Data Receiver
+  "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": /\/queues\/[^/]+$/, // Service Bus Data Sender
+  "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": /\/tables\/[^/]+$/, // Storage Table Data Contributor
+  "76199698-9eea-4c19-bc75-cec21354c6b6": /\/tables\/[^/]+$/, // Storage Table Data Reader
+  "4633458b-17de-408a-b874-0445c86b69e6": /\/secrets\/[^/]+$/, // Key Vault Secrets User
+};
+/** Roles that can do anything: never for a function. */
+const BROAD_ROLES = new Set(["8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c", "090c5cfd-751d-490a-894a-3ce6f1109419"]); // Owner, Contributor, Service Bus Data Owner
+
+const appSettings = (app: StackResource): Array<{ name: string; value: unknown }> => app.props.siteConfig?.appSettings ?? [];
+
+/** The Azure guardrails: the same promises in Service Bus, Functions and Entra ID terms. */
+export function azureGuardrails(secretKeys: readonly string[]): GuardrailPolicy[] {
+  return [
+    {
+      name: "azure-queue-has-dlq",
+      description: "Every Service Bus queue dead-letters after a bounded number of deliveries and on expiration.",
+      check(resources) {
+        return of(resources, Z.queue).flatMap((queue) => {
+          const count = Number(queue.props.maxDeliveryCount);
+          return count >= 1 && count <= 2000 && queue.props.deadLetteringOnMessageExpiration === true
+            ? []
+            : [{ policy: "azure-queue-has-dlq", resource: queue.name, message: `${queue.name} needs maxDeliveryCount (1 to 2000) and deadLetteringOnMessageExpiration, or failures and expired messages are lost or retried forever` }];
+        });
+      },
+    },
+    {
+      name: "azure-function-capped-with-own-identity",
+      description: "Every function app has a maximum instance count and a user-assigned identity no other app shares.",
+      check(resources) {
+        const apps = of(resources, Z.app);
+        const identityOf = (app: StackResource): string[] => (app.props.identity?.type === "UserAssigned" ? (app.props.identity.userAssignedIdentities ?? []).map(String) : []);
+        return apps.flatMap((app) => {
+          const found: Violation[] = [];
+          if (!(Number(app.props.functionAppConfig?.scaleAndConcurrency?.maximumInstanceCount) >= 1)) {
+            found.push({ policy: "azure-function-capped-with-own-identity", resource: app.name, message: `${app.name} has no maximumInstanceCount: nothing caps it` });
+          }
+          const identities = identityOf(app);
+          const shared = identities.some((id) => apps.some((other) => other !== app && identityOf(other).includes(id)));
+          if (identities.length !== 1 || shared) {
+            found.push({ policy: "azure-function-capped-with-own-identity", resource: app.name, message: `${app.name} needs exactly one user-assigned identity of its own` });
+          }
+          return found;
+        });
+      },
+    },
+    {
+      name: "azure-roles-scoped-to-entities",
+      description: "Data roles are assigned on one queue, table or secret, never on a namespace, account or group; no broad roles.",
+      check(resources) {
+        return of(resources, Z.role).flatMap((assignment) => {
+          const role = String(assignment.props.roleDefinitionId ?? "").split("/").pop() ?? "";
+          const scope = String(assignment.props.scope ?? "");
+          const violation = (what: string) => [{ policy: "azure-roles-scoped-to-entities", resource: assignment.name, message: `${assignment.name} ${what}` }];
+          if (BROAD_ROLES.has(role)) return violation(`grants a broad role (${role}) on ${scope}`);
+          const entity = ENTITY_ROLES[role];
+          return entity && !entity.test(scope) ? violation(`grants ${role} on ${scope}, not on one entity`) : [];
+        });
+      },
+    },
+    {
+      name: "azure-dlq-has-alert",
+      description: "Every Service Bus queue has a metric alert on its dead-lettered messages.",
+      check(resources) {
+        const watched = new Set(
+          of(resources, Z.alert).flatMap((alert) =>
+            (alert.props.criteria?.allOf ?? [])
+              .filter((c: any) => c.metricName === "DeadletteredMessages")
+              .flatMap((c: any) => (c.dimensions ?? []).filter((d: any) => d.name === "EntityName").flatMap((d: any) => d.values ?? [])),
+          ),
+        );
+        return of(resources, Z.queue)
+          .filter((queue) => !watched.has(queue.props.name ?? queue.name))
+          .map((queue) => ({ policy: "azure-dlq-has-alert", resource: queue.name, message: `queue ${queue.name} has no alert on dead-lettered messages: dead letters would pile up unseen` }));
+      },
+    },
+    {
+      name: "azure-no-secret-in-plain-settings",
+      description: "No function app has a secret in a plain app setting: Key Vault references only.",
+      check(resources) {
+        return of(resources, Z.app).flatMap((app) =>
+          appSettings(app)
+            .filter(({ name, value }) => secretLikeName(name, secretKeys) && !String(value).startsWith("@Microsoft.KeyVault("))
+            .map(({ name }) => ({ policy: "azure-no-secret-in-plain-settings", resource: app.name, message: `${app.name} has ${name} as a plain app setting; use a Key Vault reference` })),
+        );
+      },
+    },
+  ];
+}
+
+/** Every guardrail, for every cloud (each only looks at its own cloud's resources). */
+export function allGuardrails(secretKeys: readonly string[]): GuardrailPolicy[] {
+  return [...guardrails(secretKeys), ...gcpGuardrails(secretKeys), ...azureGuardrails(secretKeys)];
+}
+
 /** Every violation of every guardrail. */
 export function checkGuardrails(resources: readonly StackResource[], secretKeys: readonly string[]): Violation[] {
-  return [...guardrails(secretKeys), ...gcpGuardrails(secretKeys)].flatMap((policy) => policy.check(resources));
+  return allGuardrails(secretKeys).flatMap((policy) => policy.check(resources));
 }

@@ -415,7 +415,9 @@ describe("herald publish and dlq with --target aws, against moto_server", () => 
 
   it("usage mistakes are exit 2 with what to do", async () => {
     expect(await herald("publish", EXAMPLE, "--target", "gcp", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:x")).toMatchObject({ code: 2, err: "herald: --topic-arn only applies with --target aws" });
-    expect(await herald("dlq", "list", "--target", "azure")).toMatchObject({ code: 2, err: "herald: --target azure is not yet supported; use --target local, aws or gcp" });
+    expect(await herald("dlq", "list", "--target", "mars")).toMatchObject({ code: 2, err: 'herald: unknown --target "mars"; use local, aws, gcp or azure' });
+    expect(await herald("dlq", "list", "--target", "azure")).toMatchObject({ code: 2, err: "herald: --target azure needs --channel <channel>: each channel (and rules) has its own queue and dead-letter queue" });
+    expect(await herald("publish", EXAMPLE, "--target", "aws", "--topic-address", "ns.servicebus.windows.net/t")).toMatchObject({ code: 2, err: "herald: --topic-address only applies with --target azure" });
     expect(await herald("publish", EXAMPLE, "--topic-arn", "arn:aws:sns:us-east-1:123456789012:x")).toMatchObject({ code: 2, err: "herald: --topic-arn only applies with --target aws" });
     expect((await aws("dlq", "redrive")).err).toMatch(/^herald: --target aws needs --channel <channel>/);
   });

@@ -37,8 +37,8 @@ describe("herald preview", { timeout: 60_000 }, () => {
     for (const channel of ["email", "push", "sms"]) expect(diagram).toContain(`fn_rules -->|SendMessageBatch| q_${channel}`);
   });
 
-  it("refuses a cloud it cannot preview yet, and a stack file that is not there", async () => {
-    expect((await herald("preview", "--cloud", "azure")).code).toBe(2);
+  it("refuses a cloud it does not know, and a stack file that is not there", async () => {
+    expect(await herald("preview", "--cloud", "mars")).toMatchObject({ code: 2, err: "herald: --cloud must be one of aws, gcp, azure" });
     const missing = await herald("preview", "--cloud", "aws", "--stack", "nope");
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/no Pulumi\.nope\.yaml/);
@@ -55,5 +55,20 @@ describe("herald preview --cloud gcp", { timeout: 60_000 }, () => {
     expect(out).toContain("topic -->|push subscription| q_rules[(Pub/Sub rules)]");
     const json = JSON.parse((await herald("preview", "--cloud", "gcp", "--region", "us-central1", "--json")).out) as Array<{ type: string; inputs: Record<string, unknown> }>;
     expect(json.filter((r) => r.type === "gcp:cloudfunctionsv2/function:Function").every((r) => r.inputs.location === "us-central1")).toBe(true);
+  });
+});
+
+describe("herald preview --cloud azure", { timeout: 60_000 }, () => {
+  it("prints the Azure tree (queues, Flex Consumption caps, scoped roles) and a Service Bus diagram, in a default location", async () => {
+    const { code, out } = await herald("preview", "--cloud", "azure");
+    expect(code).toBe(0);
+    expect(out).toMatch(/cloud azure\)/);
+    expect(out).toMatch(/queue herald-sms: lock PT\d+S; dead-letter subqueue after 8 deliveries/);
+    // sms asks for 5; Flex Consumption's floor is 40 instances, and the tree says what is deployed.
+    expect(out).toMatch(/function app herald-sms: Flex Consumption, cap 40 instances x 1 calls/);
+    expect(out).toMatch(/roles: receives, sends-sms, writes-idempotency, writes-recipients/);
+    expect(out).toContain("topic -->|subscription, forwardTo| q_rules[(Service Bus rules)]");
+    const json = JSON.parse((await herald("preview", "--cloud", "azure", "--region", "northeurope", "--json")).out) as Array<{ type: string; inputs: Record<string, unknown> }>;
+    expect(json.filter((r) => r.type === "azure-native:web:WebApp").every((r) => r.inputs.location === "northeurope")).toBe(true);
   });
 });

@@ -81,3 +81,50 @@ describe("GCP guardrails", () => {
     expect(gcpBroken(mutate as (rs: StackResource[]) => StackResource[])).toEqual([policy]);
   });
 });
+
+describe("Azure guardrails", () => {
+  const role = (guid: string) => `/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
+  const ns = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ServiceBus/namespaces/bus";
+  const app = (name: string, identity: string, settings: Record<string, string> = {}): StackResource => ({
+    type: "azure-native:web:WebApp",
+    name,
+    props: {
+      identity: { type: "UserAssigned", userAssignedIdentities: [identity] },
+      functionAppConfig: { scaleAndConcurrency: { maximumInstanceCount: 40 } },
+      siteConfig: { appSettings: Object.entries({ HERALD_QUEUE_EMAIL: "q", HERALD_CHANNEL_SECRETS: "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/s)", ...settings }).map(([n, value]) => ({ name: n, value })) },
+    },
+  });
+  const soundAzure = (): StackResource[] => [
+    { type: "azure-native:servicebus:Queue", name: "q", props: { name: "q", maxDeliveryCount: 5, deadLetteringOnMessageExpiration: true } },
+    app("fn", "/identities/fn"),
+    app("other", "/identities/other"),
+    { type: "azure-native:authorization:RoleAssignment", name: "fn-receives", props: { roleDefinitionId: role("4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"), scope: `${ns}/queues/q` } },
+    { type: "azure-native:authorization:RoleAssignment", name: "fn-table", props: { roleDefinitionId: role("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"), scope: "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a/tableServices/default/tables/t" } },
+    {
+      type: "azure-native:monitor:MetricAlert",
+      name: "q-dlq",
+      props: { criteria: { allOf: [{ metricName: "DeadletteredMessages", dimensions: [{ name: "EntityName", operator: "Include", values: ["q"] }] }] } },
+    },
+  ];
+  // One policy broken, however many resources it reports (a shared identity is reported on both apps).
+  const azureBroken = (mutate: (resources: StackResource[]) => StackResource[]) => [...new Set(checkGuardrails(mutate(soundAzure()), secretKeys).map((v) => v.policy))];
+
+  it("pass on a sound stack", () => {
+    expect(checkGuardrails(soundAzure(), secretKeys)).toEqual([]);
+  });
+
+  it.each([
+    ["azure-queue-has-dlq", (rs: StackResource[]) => replace(rs, "q", "azure-native:servicebus:Queue", { maxDeliveryCount: undefined })],
+    ["azure-queue-has-dlq", (rs: StackResource[]) => replace(rs, "q", "azure-native:servicebus:Queue", { deadLetteringOnMessageExpiration: false })],
+    ["azure-function-capped-with-own-identity", (rs: StackResource[]) => replace(rs, "fn", "azure-native:web:WebApp", { functionAppConfig: {} })],
+    ["azure-function-capped-with-own-identity", (rs: StackResource[]) => rs.map((r) => (r.name === "other" ? app("other", "/identities/fn") : r))],
+    ["azure-roles-scoped-to-entities", (rs: StackResource[]) => replace(rs, "fn-receives", "azure-native:authorization:RoleAssignment", { scope: ns })],
+    ["azure-roles-scoped-to-entities", (rs: StackResource[]) => replace(rs, "fn-table", "azure-native:authorization:RoleAssignment", { scope: "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a" })],
+    ["azure-roles-scoped-to-entities", (rs: StackResource[]) => replace(rs, "fn-receives", "azure-native:authorization:RoleAssignment", { roleDefinitionId: role("b24988ac-6180-42a0-ab88-20f7382dd24c") })],
+    ["azure-dlq-has-alert", (rs: StackResource[]) => rs.filter((r) => r.type !== "azure-native:monitor:MetricAlert")],
+    ["azure-no-secret-in-plain-settings", (rs: StackResource[]) => rs.map((r) => (r.name === "fn" && r.type === "azure-native:web:WebApp" ? app("fn", "/identities/fn", { TWILIO_AUTH_TOKEN: "t" }) : r))],
+    ["azure-no-secret-in-plain-settings", (rs: StackResource[]) => rs.map((r) => (r.name === "fn" && r.type === "azure-native:web:WebApp" ? app("fn", "/identities/fn", { HERALD_CHANNEL_SECRETS: '{"SMTP_PASSWORD":"p"}' }) : r))],
+  ])("%s fails on a stack broken for it", (policy, mutate) => {
+    expect(azureBroken(mutate as (rs: StackResource[]) => StackResource[])).toEqual([policy]);
+  });
+});

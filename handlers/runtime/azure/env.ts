@@ -2,7 +2,7 @@ import { ConfigError } from "../../core/errors";
 import type { ConfigSource } from "../../core/ports";
 
 /**
- * The environment contract between the Azure stack (infra/azure, to come) and the Azure
+ * The environment contract between the Azure stack (infra/azure) and the Azure
  * Functions shims in this folder: infra sets these app settings on each function app, the
  * shims read them. One place, so a rename cannot leave the two sides disagreeing. Names
  * are the GCP ones wherever the meaning is the same.
@@ -14,10 +14,14 @@ import type { ConfigSource } from "../../core/ports";
  */
 export const AZURE_ENV = {
   /**
-   * Table Storage connection string (a Key Vault reference in the cloud; Azurite's
-   * well-known account in tests). Both stores' tables live in this account.
+   * Table Storage account endpoint (`https://<account>.table.core.windows.net`), reached
+   * with the app's managed identity: what the stack sets. Both stores' tables live there.
    */
+  tablesEndpoint: "HERALD_TABLES_ENDPOINT",
+  /** Or a Table Storage connection string (Azurite's well-known account in tests). */
   tablesConnection: "HERALD_TABLES_CONNECTION",
+  /** The user-assigned managed identity's client id, for Table Storage and Service Bus. */
+  identityClientId: "HERALD_IDENTITY_CLIENT_ID",
   /**
    * Table of idempotency keys (`idempotency:<key>` partitions) and frequency-cap windows
    * (`frequency:<scope>`). Table Storage has no TTL: rows carry `expireAt` for a sweeper.
@@ -26,10 +30,13 @@ export const AZURE_ENV = {
   /** Table of recipients, suppressions and the push-endpoint index (see table-directory.ts). */
   recipientsTable: "HERALD_RECIPIENTS_TABLE",
   /**
-   * The Service Bus connection the triggers and the senders use: the app setting named
-   * here holds a connection string. The triggers take the name itself (`connection:`).
+   * The Service Bus connection the triggers and the senders use. The triggers take the
+   * name itself (`connection:`); the host then reads either this setting as a connection
+   * string, or (what the stack sets, with local auth off) the identity-based form:
+   * `HERALD_SERVICE_BUS__fullyQualifiedNamespace`, `__credential` and `__clientId`.
    */
   serviceBusConnection: "HERALD_SERVICE_BUS",
+  serviceBusNamespace: "HERALD_SERVICE_BUS__fullyQualifiedNamespace",
   /** Rules function: the queue of incoming CloudEvents it is triggered by. */
   eventsQueue: "HERALD_EVENTS_QUEUE",
   /**
@@ -51,6 +58,12 @@ export const AZURE_ENV = {
   /** Channel functions, optional: the channel's send timeout in ms when the stack overrides the module's default. */
   channelTimeoutMs: "HERALD_CHANNEL_TIMEOUT_MS",
 } as const;
+
+/**
+ * The rules queue's companion queue of events refused by validation is named
+ * `<rules queue>-rejected` (infra/azure names entities as declared); `herald dlq` reads it.
+ */
+export const REJECTED_SUFFIX = "-rejected";
 
 /**
  * The Service Bus queue of one channel, e.g. `HERALD_QUEUE_EMAIL`: the rules function

@@ -1,7 +1,7 @@
 /**
  * What the Azure handlers take and give: one Service Bus message in, how to settle it
  * out. Framework-free, so the handlers run the same under the v4 Functions trigger
- * (rules-function.ts, channel-function.ts), a plain `ServiceBusReceiver` loop, or a test.
+ * (rules-handler.ts, channel-handler.ts), a plain `ServiceBusReceiver` loop, or a test.
  */
 
 /** One received Service Bus message, as the trigger hands it over. */

@@ -13,6 +13,8 @@ import type { MessageBatchPort, OutgoingMessage, QueueSenderPort, ServiceBusPort
 export interface StoredMessage {
   readonly message: OutgoingMessage;
   deliveryCount: number;
+  /** Assigned on arrival, as Service Bus does; the CLI's redrive names copies by it. */
+  readonly sequenceNumber: number;
 }
 
 export interface Handled {
@@ -24,7 +26,7 @@ export interface Handled {
 
 export class FakeQueue {
   readonly messages: StoredMessage[] = [];
-  readonly deadLettered: Array<{ message: OutgoingMessage; reason: string; description: string }> = [];
+  readonly deadLettered: Array<{ message: OutgoingMessage; reason: string; description: string; deliveryCount: number; sequenceNumber: number }> = [];
   /** How many sends duplicate detection dropped. */
   droppedDuplicates = 0;
   private readonly seen = new Set<string>();
@@ -40,7 +42,7 @@ export class FakeQueue {
       return;
     }
     this.seen.add(message.messageId);
-    this.messages.push({ message, deliveryCount: 0 });
+    this.messages.push({ message, deliveryCount: 0, sequenceNumber: nextSequenceNumber++ });
   }
 
   /** Messages whose scheduled time has come. */
@@ -88,15 +90,22 @@ export class FakeQueue {
     return this.messages.splice(0).map((stored) => stored.message);
   }
 
+  /** Dead-letters a stored message as Service Bus would after `maxDeliveryCount` (a test's shortcut). */
+  deadLetterAll(reason: string, description: string): void {
+    for (const stored of [...this.messages]) this.deadLetter(stored, reason, description);
+  }
+
   private remove(stored: StoredMessage): void {
     this.messages.splice(this.messages.indexOf(stored), 1);
   }
 
   private deadLetter(stored: StoredMessage, reason: string, description: string): void {
     this.remove(stored);
-    this.deadLettered.push({ message: stored.message, reason, description });
+    this.deadLettered.push({ message: stored.message, reason, description, deliveryCount: stored.deliveryCount, sequenceNumber: nextSequenceNumber++ });
   }
 }
+
+let nextSequenceNumber = 1;
 
 /** Size accounting as Service Bus does it, roughly: the body plus a fixed overhead per message. */
 const PER_MESSAGE_OVERHEAD = 100;
@@ -114,6 +123,70 @@ class FakeBatch implements MessageBatchPort {
     this.sizeInBytes += size;
     this.messages.push(message);
     return true;
+  }
+}
+
+/**
+ * A peek-lock receiver on a queue or its dead-letter subqueue, for the CLI's `dlq`
+ * commands: peek (with a cursor, as the SDK's receiver keeps), receive (locks),
+ * complete (removes), abandon (unlocks). Shaped as `CliReceiver` in cli/azure.
+ */
+class FakeReceiver {
+  private cursor = 0;
+  private readonly locked = new Set<number>();
+  constructor(
+    private readonly queue: FakeQueue,
+    private readonly deadLetter: boolean,
+  ) {}
+
+  private entries(): Array<{ sequenceNumber: number; message: OutgoingMessage; deliveryCount: number; reason?: string; description?: string }> {
+    return this.deadLetter ? this.queue.deadLettered : this.queue.messages;
+  }
+
+  private received(entry: ReturnType<FakeReceiver["entries"]>[number]) {
+    return {
+      body: entry.message.body,
+      messageId: entry.message.messageId,
+      sequenceNumber: entry.sequenceNumber,
+      deliveryCount: entry.deliveryCount,
+      enqueuedTimeUtc: new Date(0),
+      contentType: entry.message.contentType,
+      ...(entry.message.subject ? { subject: entry.message.subject } : {}),
+      applicationProperties: { ...(entry.message.applicationProperties ?? {}) },
+      ...(entry.reason !== undefined ? { deadLetterReason: entry.reason, deadLetterErrorDescription: entry.description } : {}),
+    };
+  }
+
+  async peekMessages(max: number) {
+    const entries = this.entries().filter((e) => e.sequenceNumber > this.cursor).slice(0, max);
+    if (entries.length > 0) this.cursor = entries[entries.length - 1]!.sequenceNumber;
+    return entries.map((e) => this.received(e));
+  }
+
+  async receiveMessages(max: number, _options: { maxWaitTimeInMs: number }) {
+    const entries = this.entries().filter((e) => !this.locked.has(e.sequenceNumber)).slice(0, max);
+    for (const entry of entries) {
+      this.locked.add(entry.sequenceNumber);
+      entry.deliveryCount += 1;
+    }
+    return entries.map((e) => this.received(e));
+  }
+
+  async completeMessage(message: { sequenceNumber?: { toString(): string } }) {
+    const list = this.entries();
+    const index = list.findIndex((e) => String(e.sequenceNumber) === String(message.sequenceNumber));
+    if (index < 0 || !this.locked.has(list[index]!.sequenceNumber)) throw new Error("MessageLockLost: the message is not locked by this receiver");
+    this.locked.delete(list[index]!.sequenceNumber);
+    list.splice(index, 1);
+  }
+
+  async abandonMessage(message: { sequenceNumber?: { toString(): string } }) {
+    this.locked.delete(Number(String(message.sequenceNumber)));
+  }
+
+  async close() {
+    // Locks end with the link: what was received and not settled is deliverable again.
+    this.locked.clear();
   }
 }
 
@@ -136,6 +209,12 @@ export class FakeServiceBus implements ServiceBusPort {
     }
     return queue;
   }
+
+  createReceiver(queueName: string, options: { subQueueType?: "deadLetter" } = {}): FakeReceiver {
+    return new FakeReceiver(this.queue(queueName), options.subQueueType === "deadLetter");
+  }
+
+  async close(): Promise<void> {}
 
   createSender(queueName: string): QueueSenderPort {
     const queue = this.queue(queueName);

@@ -14,21 +14,24 @@ import type { QueueSenderPort } from "./sender";
 
 // Built on the first message, not at import: a missing setting then fails that
 // invocation (retried, logged) instead of the host's indexing of the whole app.
-let handler: MessageHandler | undefined;
+let messageHandler: MessageHandler | undefined;
 let deadLetterQueue: QueueSenderPort | undefined;
+
+/** What the trigger calls: one message, settled. */
+export async function handler(body: unknown, context: InvocationContext): Promise<void> {
+  if (!messageHandler) {
+    const serviceBus = serviceBusFromEnv(process.env);
+    deadLetterQueue = serviceBus.createSender(requiredEnv(process.env, AZURE_ENV.rulesDeadLetterQueue));
+    messageHandler = createRulesMessageHandler({ serviceBus });
+  }
+  const message = inboundFromTrigger(body, context);
+  await settleInFunction(await messageHandler(message), message, deadLetterQueue ? { deadLetterQueue } : {});
+}
 
 app.serviceBusQueue("rules", {
   connection: AZURE_ENV.serviceBusConnection,
   queueName: `%${AZURE_ENV.eventsQueue}%`,
   cardinality: "one",
   autoCompleteMessages: true,
-  handler: async (body: unknown, context: InvocationContext) => {
-    if (!handler) {
-      const serviceBus = serviceBusFromEnv(process.env);
-      deadLetterQueue = serviceBus.createSender(requiredEnv(process.env, AZURE_ENV.rulesDeadLetterQueue));
-      handler = createRulesMessageHandler({ serviceBus });
-    }
-    const message = inboundFromTrigger(body, context);
-    await settleInFunction(await handler(message), message, deadLetterQueue ? { deadLetterQueue } : {});
-  },
+  handler,
 });

@@ -14,7 +14,7 @@ import type { MessageHandler } from "./message";
 
 /** Registers `adapter`'s channel function; returns the handler the trigger calls (tests call it too). */
 export function createChannelHandler(adapter: ChannelAdapter): (body: unknown, context: InvocationContext) => Promise<void> {
-  // Built on the first message (see rules-function.ts), then kept for the instance's life.
+  // Built on the first message (see rules-handler.ts), then kept for the instance's life.
   let handler: MessageHandler | undefined;
   const handle = async (body: unknown, context: InvocationContext) => {
     handler ??= createChannelMessageHandler(adapter);
