@@ -5,6 +5,15 @@ import { parseEventSchemaId, SCHEMA_BASE_URI } from "./schema-set";
 /** 256 KB: the smallest per-message limit of the clouds we deploy to (SNS, Pub/Sub, Service Bus Standard). */
 export const MAX_EVENT_BYTES = 256 * 1024;
 
+/**
+ * Deepest nesting of objects and arrays an event may have (the envelope counts as 1).
+ * No shipped schema comes near it; the limit exists because a 100,000-deep array fits
+ * in 256 KB and the recursive steps after parsing (JSON.stringify, schema validation,
+ * logging) overflow the stack on it, which surfaced as a 500 instead of a typed 400
+ * (test/security/ingest-limits.test.ts).
+ */
+export const MAX_EVENT_DEPTH = 64;
+
 /** A CloudEvents 1.0 event in structured JSON mode, as herald accepts it. */
 export interface CloudEvent<D = Record<string, unknown>> {
   readonly specversion: "1.0";
@@ -30,7 +39,7 @@ export interface AcceptedEvent {
 
 /**
  * Parses and validates one serialized event. Throws `ValidationError` (never anything
- * else) with a code: `too-large`, `malformed-json`, `invalid-envelope`, `unknown-dataschema`,
+ * else) with a code: `too-large`, `too-deep`, `malformed-json`, `invalid-envelope`, `unknown-dataschema`,
  * `type-mismatch`, `unknown-type`, `unknown-version`, `invalid-data`.
  */
 export function parseEvent(raw: string | Uint8Array, registry: SchemaRegistry): AcceptedEvent {
@@ -50,6 +59,8 @@ export function parseEvent(raw: string | Uint8Array, registry: SchemaRegistry): 
 
 /** Validates an already-parsed event; `sizeBytes` defaults to its JSON length. */
 export function validateEvent(value: unknown, registry: SchemaRegistry, sizeBytes?: number): AcceptedEvent {
+  // Before anything recursive touches the value (JSON.stringify below, the validators).
+  assertDepth(value);
   const size = sizeBytes ?? Buffer.byteLength(JSON.stringify(value) ?? "", "utf8");
   assertSize(size);
   const envelopeIssues = registry.validateEnvelope(value);
@@ -81,6 +92,23 @@ export function validateEvent(value: unknown, registry: SchemaRegistry, sizeByte
     );
   }
   return { event, version: named.version, sizeBytes: size };
+}
+
+/** Iterative (a recursive walk would overflow on exactly the input it exists to refuse). */
+function assertDepth(value: unknown): void {
+  if (typeof value !== "object" || value === null) return;
+  const stack: Array<[object, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > MAX_EVENT_DEPTH) {
+      throw new ValidationError("too-deep", `event nests objects and arrays more than ${MAX_EVENT_DEPTH} levels deep`, [
+        { pointer: "", keyword: "depth", message: `nesting exceeds ${MAX_EVENT_DEPTH} levels` },
+      ]);
+    }
+    for (const child of Object.values(node)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
 }
 
 function assertSize(sizeBytes: number): void {

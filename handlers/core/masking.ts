@@ -44,6 +44,11 @@ export function maskFields(value: unknown, depth = 0): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(value)) {
     if (SECRET.has(key)) out[key] = "[secret]";
+    // A push service's message id is the Location it answered with (RFC 8030 5.1): a URL
+    // that can carry the subscription's capability token in its path (the local push
+    // service's does). SMS SIDs and SMTP replies are kept whole; URLs keep their origin.
+    // Found by test/security/secrets-and-logs.test.ts.
+    else if (key === "providerMessageId" && typeof field === "string" && /^https?:\/\//i.test(field)) out[key] = maskUrl(field);
     else if (SENSITIVE.has(key) && typeof field === "string") out[key] = key === "body" || key === "html" || key === "text" || key === "subject" || key === "name" ? `[${field.length} chars]` : maskAddress(field);
     else out[key] = maskFields(field, depth + 1);
   }

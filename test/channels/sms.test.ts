@@ -3,7 +3,6 @@ import * as path from "node:path";
 import { inspect } from "node:util";
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
-import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 import metaSchema from "../../schemas/messages/meta/v1.schema.json";
 import smsSchema from "../../schemas/messages/sms/v1.schema.json";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -412,30 +411,7 @@ describe("sms channel: refused before any request reaches Twilio", () => {
     },
   );
 
-  it("refuses countries outside the allowlist and sends inside it", async () => {
-    const sender = senderWith({ allowedCountries: ["US", "GB"] });
-    for (const to of ["+33612345678", "+491701234567", "+447911123456" /* Guernsey, not GB */]) {
-      const error = await failure(sender.send(message({ to })));
-      expect(error, to).toBeInstanceOf(PermanentError);
-      expect(error.code, to).toBe("country-not-allowed");
-      expect((error as PermanentError).suppress, to).toBeUndefined();
-    }
-    expect(peer.requests).toHaveLength(0);
-    await sender.send(message({ to: "+14155552671" }));
-    await sender.send(message({ to: "+447400123456" }));
-    expect(peer.requests.map((r) => r.form.To)).toEqual(["+14155552671", "+447400123456"]);
-  });
-
-  it("refuses premium-rate and shared-cost numbers", async () => {
-    const numbers = { "+449098790000": "PREMIUM_RATE", "+19005551234": "PREMIUM_RATE", "+33810123456": "SHARED_COST" };
-    for (const [to, type] of Object.entries(numbers)) {
-      expect(parsePhoneNumberFromString(to)?.getType(), to).toBe(type);
-      const error = await failure(senderWith().send(message({ to })));
-      expect(error, to).toBeInstanceOf(PermanentError);
-      expect(error.code, to).toBe("premium-rate-refused");
-    }
-    expect(peer.requests).toHaveLength(0);
-  });
+  // Countries outside the allowlist and premium-rate numbers: test/security/sms-destinations.test.ts.
 
   it("refuses a body over the segment limit, counting it again rather than trusting the message", async () => {
     const sender = senderWith();

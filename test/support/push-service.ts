@@ -11,6 +11,7 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as dns from "node:dns";
 import type { AddressInfo } from "node:net";
+import type { LookupFn } from "../../handlers/channels/push-address-guard";
 
 // ---------------------------------------------------------------------------
 // web-push-testing
@@ -173,6 +174,21 @@ export async function startScriptedServer(host: "127.0.0.1" | "::1" = "127.0.0.1
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+// ---------------------------------------------------------------------------
+// Fake DNS
+
+/** A resolver for the push guard that answers from a table and records what it was asked; never touches DNS. */
+export function fakeDns(table: Record<string, string[]>): LookupFn & { calls: string[] } {
+  const calls: string[] = [];
+  const fn = async (hostname: string) => {
+    calls.push(hostname);
+    const answers = table[hostname];
+    if (answers === undefined) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
+    return answers.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
+  };
+  return Object.assign(fn, { calls });
 }
 
 // ---------------------------------------------------------------------------

@@ -261,18 +261,43 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
     request.resume();
     throw new HttpError(413, { error: "too-large", message: `body is ${declared} bytes; the limit is ${limit}` });
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).byteLength;
-    // Counted as it streams: a chunked body without a length cannot get past the limit either.
-    if (size > limit) {
-      request.destroy();
-      throw new HttpError(413, { error: "too-large", message: `body exceeds ${limit} bytes` });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  // Listeners, not `for await`: leaving a for-await loop destroys the request, and with it
+  // the socket, so a chunked body over the limit got a connection reset instead of its 413
+  // (found by test/security/ingest-limits.test.ts). Past the limit nothing more is kept:
+  // the rest is discarded as it arrives (as for an oversize Content-Length above) while
+  // the 413 goes out, and requestTimeout bounds how long a client may keep sending.
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.byteLength;
+      // Counted as it streams: a chunked body without a length cannot get past the limit either.
+      if (size > limit) {
+        cleanup();
+        chunks.length = 0;
+        request.resume();
+        reject(new HttpError(413, { error: "too-large", message: `body exceeds ${limit} bytes` }));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = (): void => {
+      request.off("data", onData);
+      request.off("end", onEnd);
+      request.off("error", onError);
+    };
+    request.on("data", onData);
+    request.on("end", onEnd);
+    request.on("error", onError);
+  });
 }
 
 async function readJson(request: IncomingMessage, limit: number): Promise<unknown> {
