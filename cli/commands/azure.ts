@@ -64,7 +64,8 @@ export async function listAzureDeadLetters(options: AzureDlqOptions, io: CliIo, 
   const { channel, namespace, entity } = await resolveQueue(options, stack);
   return withBus(connect, namespace, `reading the dead letters of ${entity}`, async (bus) => {
     const listed = await peekDeadLetters(bus, entity, channel, DLQ_LIST_LIMIT);
-    if (options.json) io.out(JSON.stringify(listed.map(({ applicationProperties: _, ...rest }) => rest), null, 2));
+    // id, queue and body as every target prints them; then what Service Bus adds.
+    if (options.json) io.out(JSON.stringify(listed.map(({ applicationProperties: _, id, body, ...rest }) => ({ id, queue: channel, ...rest, body })), null, 2));
     else if (listed.length === 0) io.out("no dead letters");
     else {
       for (const d of listed) {
@@ -82,7 +83,8 @@ export async function showAzureDeadLetter(id: string, options: AzureDlqOptions, 
   return withBus(connect, namespace, `reading the dead letters of ${entity}`, async (bus) => {
     const found = (await peekDeadLetters(bus, entity, channel, DLQ_SHOW_SEARCH_LIMIT)).find((d) => d.id === id);
     if (!found) throw new DeadLetterNotFound(`no dead letter ${id} among the first ${DLQ_SHOW_SEARCH_LIMIT} of ${entity}`);
-    io.out(JSON.stringify({ ...found, body: parseIfJson(found.body) }, null, 2));
+    const { id: _, ...rest } = found;
+    io.out(JSON.stringify({ id: found.id, queue: channel, ...rest, body: parseIfJson(found.body) }, null, 2));
     return 0;
   });
 }

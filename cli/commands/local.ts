@@ -242,7 +242,10 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
       if (target === "azure") return setExit(await redriveAzureDeadLetters(options, io));
       // Redriven in chunks of ids, so a large DLQ moves in short transactions (the
       // runtime keeps delivering meanwhile) and a terminal shows how far it got.
-      const ids = options.id ? options.id.map(Number) : await deadLetterIds(options.url, options.channel);
+      // Ids asked for that are not dead letters (of this channel) are named and exit 1, as on the clouds.
+      const present = await deadLetterIds(options.url, options.channel);
+      const notFound = options.id ? options.id.filter((id) => !present.includes(Number(id))) : [];
+      const ids = options.id ? options.id.filter((id) => !notFound.includes(id)).map(Number) : present;
       const chunks = chunk(ids, REDRIVE_CHUNK);
       const progress = chunks.length > 1 && process.stderr.isTTY;
       let redriven = 0;
@@ -253,7 +256,8 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
       }
       if (progress) process.stderr.write("\n");
       io.out(options.json ? JSON.stringify({ redriven }) : `redrove ${redriven} message${redriven === 1 ? "" : "s"}`);
-      setExit(0);
+      for (const id of notFound) io.err(`herald dlq redrive: not in the DLQ: ${id}`);
+      setExit(notFound.length > 0 ? 1 : 0);
     });
 
   /** Every dead letter's id (of one queue, or all), page by page. */

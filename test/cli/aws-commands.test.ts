@@ -22,6 +22,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "../../cli/main";
+import { itConformsAsCliTarget } from "../runtime/conformance/cli-target";
 import { startMoto, type MotoServer } from "../support/moto";
 
 const EXAMPLE = "schemas/events/herald.test_notification/examples/v1-email-and-sms.json";
@@ -412,6 +413,29 @@ describe("herald publish and dlq with --target aws, against moto_server", () => 
       expect(result.err).toBe("herald: the message move task failed after moving 1 messages: AccessDenied on the destination");
     });
   });
+
+  let conformanceFiles = 0;
+  itConformsAsCliTarget(
+    "aws",
+    () => {
+      // Made on first use, inside the test (after beforeEach reset moto).
+      let queues: Promise<{ sourceUrl: string; dlqUrl: string }> | undefined;
+      let entry: Promise<{ topicArn: string; queueUrl: string }> | undefined;
+      const sms = () => (queues ??= channelQueues("sms"));
+      const topic = () => (entry ??= topicWithQueue());
+      return {
+        publish: async (path) => aws("publish", path, "--topic-arn", (await topic()).topicArn, "--json"),
+        publishedIds: async () => eventIds(await drain((await topic()).queueUrl)),
+        seedDeadLetters: async (count) => deadLetter(await sms(), Array.from({ length: count }, (_, i) => JSON.stringify({ n: i }))),
+        dlq: async (...args) => {
+          const { dlqUrl, sourceUrl } = await sms();
+          return aws("dlq", ...args, "--channel", "sms", "--queue-url", dlqUrl, ...(args[0] === "redrive" ? ["--source-queue-url", sourceUrl] : []));
+        },
+        redriven: async () => (await drain((await sms()).sourceUrl)).length,
+      };
+    },
+    (events) => file(`conformance-${++conformanceFiles}.json`, events),
+  );
 
   it("usage mistakes are exit 2 with what to do", async () => {
     expect(await herald("publish", EXAMPLE, "--target", "gcp", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:x")).toMatchObject({ code: 2, err: "herald: --topic-arn only applies with --target aws" });

@@ -15,6 +15,7 @@ import { parseEvent, type AcceptedEvent } from "../../handlers/core/envelope";
 import { SchemaRegistry } from "../../handlers/core/schema-registry";
 import { schemaSet } from "../../schemas/generated/schema-set";
 import { FakeServiceBus } from "../runtime/azure/fake-service-bus";
+import { itConformsAsCliTarget, type CliResult } from "../runtime/conformance/cli-target";
 
 const registry = new SchemaRegistry(schemaSet);
 const example = JSON.parse(readFileSync("schemas/events/herald.test_notification/examples/v1-email-and-sms.json", "utf8")) as Record<string, unknown>;
@@ -157,6 +158,48 @@ describe("herald publish and dlq with --target azure, on the in-process Service 
     expect(queue.droppedDuplicates).toBe(2);
     expect(queue.deadLettered).toHaveLength(0);
   });
+
+  /** `herald dlq <args> --channel sms` on the fake: the same options main() would parse for --target azure. */
+  async function dlq(...args: string[]): Promise<CliResult> {
+    out = [];
+    err = [];
+    const [command, ...rest] = args;
+    const json = rest.includes("--json");
+    const id = rest.includes("--id") ? [rest[rest.indexOf("--id") + 1]!] : undefined;
+    const options = { channel: "sms", ...(json ? { json } : {}), ...(id ? { id } : {}) };
+    let code: number;
+    try {
+      if (command === "list") code = await listAzureDeadLetters(options, io, stack(), connect);
+      else if (command === "show") code = await showAzureDeadLetter(rest[0]!, options, io, stack(), connect);
+      else code = await redriveAzureDeadLetters(options, io, stack(), connect);
+    } catch (error) {
+      err.push(`herald: ${(error as Error).message}`);
+      code = 1;
+    }
+    return { code, out: out.join("\n"), err: err.join("\n") };
+  }
+  const drainedIds = (queue: string) => bus.queue(queue).drain().map((m) => m.messageId);
+
+  itConformsAsCliTarget(
+    "azure",
+    () => ({
+      publish: async (events) => {
+        out = [];
+        err = [];
+        const code = await publishToAzure(JSON.parse(events) as AcceptedEvent[], { json: true }, io, stack(), connect);
+        return { code, out: out.join("\n"), err: err.join("\n") };
+      },
+      publishedIds: async () => drainedIds("herald-events"),
+      seedDeadLetters: async (count) => {
+        smsDeadLetters(count);
+        return bus.queue("herald-sms").deadLettered.map((d) => d.message.messageId);
+      },
+      dlq,
+      redriven: async () => drainedIds("herald-sms").length,
+    }),
+    // The azure commands are called as functions (the fake cannot be reached through main()): the "file" is the validated events.
+    (events) => JSON.stringify(events.map((event) => parseEvent(JSON.stringify(event), registry))),
+  );
 
   it("reads addresses as the stack outputs give them, and refuses what is not one", () => {
     expect(parseAddress(`${NAMESPACE}/herald-events`)).toEqual({ namespace: NAMESPACE, entity: "herald-events" });

@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { REJECTION_ATTRIBUTES } from "../../handlers/runtime/gcp/push-handler";
 import { main } from "../../cli/main";
 import { REJECTION_REASON_ATTRIBUTE } from "../../cli/gcp/pubsub-dlq";
+import { itConformsAsCliTarget } from "../runtime/conformance/cli-target";
 import { startPubSubEmulator, TEST_PROJECT, type GcpEmulator } from "../support/gcp-emulators";
 
 const EXAMPLE = "schemas/events/herald.test_notification/examples/v1-email-and-sms.json";
@@ -204,6 +205,27 @@ describe("herald publish and dlq with --target gcp, against the Pub/Sub emulator
     expect(missing.code).toBe(2);
     expect(missing.err).toContain('the stack output `deadLetterQueueUrls` has no "fax" entry');
   });
+
+  itConformsAsCliTarget(
+    "gcp",
+    () => {
+      let sms: ReturnType<typeof channel> | undefined;
+      let entry: ReturnType<typeof topicWithSubscription> | undefined;
+      const queues = () => (sms ??= channel());
+      const topic = () => (entry ??= topicWithSubscription("herald-events"));
+      return {
+        publish: async (path) => gcp("publish", path, "--topic", (await topic()).topic, "--json"),
+        publishedIds: async () => (await drain((await topic()).subscription)).map((m) => (JSON.parse(m.data) as { id: string }).id),
+        seedDeadLetters: async (count) => put((await queues()).dlq.topic, Array.from({ length: count }, (_, i) => ({ data: JSON.stringify({ n: i }) }))),
+        dlq: async (...args) => {
+          const { dlq, source } = await queues();
+          return gcp("dlq", ...args, "--channel", "sms", "--subscription", dlq.subscription, ...(args[0] === "redrive" ? ["--source-topic", source.topic] : []));
+        },
+        redriven: async () => (await drain((await queues()).source.subscription)).length,
+      };
+    },
+    (events) => file(`conformance-${++serial}.json`, events),
+  );
 
   it("dlq list and show read the dead letters without taking them", async () => {
     const { dlq } = await channel();

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main";
+import { itConformsAsCliTarget } from "../runtime/conformance/cli-target";
 import { shippedExamples, startTestRuntime, waitFor, type TestRuntime } from "../support/local-runtime";
 
 /** `herald <args> --url <runtime>` in process, with what it printed. */
@@ -61,6 +62,46 @@ describe("herald commands against a running local runtime", () => {
     expect(JSON.parse((await herald(runtime, "recipients", "get", "cus_cli")).out)).toMatchObject(recipient);
     expect((await herald(runtime, "recipients", "list")).out).toMatch(/^cus_cli {2}email$/m);
   });
+
+  let conformanceFiles = 0;
+  itConformsAsCliTarget(
+    "local",
+    () => {
+      let published: Array<{ source: string; id: string }> = [];
+      const smsDelivered = async () => (await runtime.get("/v1/deliveries?channel=sms&limit=1000")).deliveries.length as number;
+      let deliveredBefore = 0;
+      return {
+        publish: async (path) => {
+          published = JSON.parse(readFileSync(path, "utf8")) as Array<{ source: string; id: string }>;
+          return herald(runtime, "publish", path, "--json");
+        },
+        // The local entry is the ingest: an event reached it once rules have recorded its outcomes.
+        publishedIds: async () => {
+          await waitFor(async () => (await Promise.all(published.map(async (e) => (await runtime.get(`/v1/outcomes?source=${encodeURIComponent(e.source)}&id=${encodeURIComponent(e.id)}`)).outcomes.length > 0))).every(Boolean), 15_000, "outcomes of every published event");
+          return published.map((e) => e.id);
+        },
+        seedDeadLetters: async (count) => {
+          // One attempt per SMS (see beforeAll): a provider failure dead-letters at once, as in production.
+          await runtime.runtime.sinks.twilio!.failNext(20500, 500, count);
+          const before = (await runtime.get("/v1/dlq?queue=sms")).deadLetters.length as number;
+          const events = Array.from({ length: count }, (_, i) => ({ ...testEvent().event, id: `conformance-dlq-${Date.now()}-${i}`, data: { contacts: { phone: "+14155550123" }, message: `dlq ${i}` } }));
+          expect((await herald(runtime, "publish", file(`conformance-${++conformanceFiles}.json`, events))).code).toBe(0);
+          await waitFor(async () => (await runtime.get("/v1/dlq?queue=sms")).deadLetters.length === before + count, 15_000, "dead letters");
+          deliveredBefore = await smsDelivered();
+          return ((await runtime.get("/v1/dlq?queue=sms")).deadLetters as Array<{ id: number }>).slice(before).map((d) => String(d.id));
+        },
+        dlq: (...args) => herald(runtime, "dlq", ...args, "--channel", "sms"),
+        redriven: async (count) => {
+          await waitFor(async () => (await smsDelivered()) >= deliveredBefore + count, 15_000, "redriven sms delivered");
+          const now = await smsDelivered();
+          const came = now - deliveredBefore;
+          deliveredBefore = now;
+          return came;
+        },
+      };
+    },
+    (events) => file(`conformance-${++conformanceFiles}.json`, events),
+  );
 
   it("dlq list, show and redrive: dead letters go back and are delivered", async () => {
     await runtime.runtime.sinks.twilio!.failNext(20500, 500, 3);
