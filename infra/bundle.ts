@@ -12,6 +12,8 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { buildSync } from "esbuild";
+import { standaloneValidatorsSource } from "../handlers/core/schema-standalone";
+import { schemaSet } from "../schemas/generated/schema-set";
 
 export const REPOSITORY_ROOT = resolve(__dirname, "..");
 
@@ -40,17 +42,20 @@ export interface ChannelSource {
   readonly exportName: string;
 }
 
-// Every channel module loads its SDK inside createSender; the rules function never
-// sends, so the SDKs are left out of its bundle (a require of one would fail loudly).
-const CHANNEL_SDKS = ["nodemailer", "web-push", "twilio", "twilio/*", "http_ece"];
+// Every channel module loads its SDK inside createSender (and readConfig); the rules
+// function never sends, so the SDKs are left out of its bundle (a require of one would
+// fail loudly). That includes libphonenumber-js's metadata (~280 KB the rules function
+// would otherwise parse at every cold start without ever running it).
+const CHANNEL_SDKS = ["nodemailer", "web-push", "twilio", "twilio/*", "http_ece", "libphonenumber-js", "libphonenumber-js/*"];
 
 /**
- * The AWS SDK v3 ships with the nodejs22.x Lambda runtime: bundling it would add about
- * 450 KB to every function (the SDK's core and three clients), pushing most of them past
- * 1 MB. The runtime's copy is used instead; the other clouds' functions bundle their SDKs.
+ * Packages a cloud's runtime provides, left out of the bundle. None on AWS: the Lambda
+ * shims make their SQS, DynamoDB and Secrets Manager calls with their own small client
+ * (handlers/runtime/aws/aws-json-client.ts), not the AWS SDK v3 the nodejs22.x runtime
+ * carries, whose three clients took ~160 ms of every cold start to load.
  */
 const PLATFORM_SDKS: Readonly<Record<BundleTarget, readonly string[]>> = {
-  aws: ["@aws-sdk/*"],
+  aws: [],
   gcp: [],
   // Not a package: the Azure Functions Node worker provides it to @azure/functions at run time.
   azure: ["@azure/functions-core"],
@@ -75,10 +80,53 @@ export function bundleRules(target: BundleTarget): FunctionBundle {
   return bundleShim(target, "rules");
 }
 
-/** A function that is one shim (`handlers/runtime/<target>/<name>-handler.ts`), and sends nothing. */
+/**
+ * A function that is one shim (`handlers/runtime/<target>/<name>-handler.ts`), and sends
+ * nothing. The rules function brings the shipped schemas' validators precompiled (see
+ * {@link precompiledValidatorsEntry}) and no schema compiler.
+ */
 export function bundleShim(target: BundleTarget, name: "rules" | "unsubscribe"): FunctionBundle {
   const entry = join("handlers/runtime", target, `${name}-handler.ts`);
-  return build(target, name, `export { handler } from "./${entry}";\n`, [...CHANNEL_SDKS, ...PLATFORM_SDKS[target], ...INSTALLED_AT_DEPLOY[target]]);
+  const external = [...CHANNEL_SDKS, ...PLATFORM_SDKS[target], ...INSTALLED_AT_DEPLOY[target]];
+  if (name !== "rules") return build(target, name, `export { handler } from "./${entry}";\n`, external);
+  return build(target, name, `${precompiledValidatorsEntry()}export { handler } from "./${entry}";\n`, external, NO_SCHEMA_COMPILER);
+}
+
+/**
+ * Ajv's compiler and the formats plugin, swapped for a stub in bundles whose validators
+ * are precompiled: the registry never constructs them there (a third of the rules
+ * bundle, and most of what it loaded at cold start besides the templates).
+ */
+export const NO_SCHEMA_COMPILER: Readonly<Record<string, string>> = { "ajv/dist/2020": "./infra/no-schema-compiler.ts", "ajv-formats": "./infra/no-schema-compiler.ts" };
+
+/**
+ * Entry code that registers the shipped schema set's validators as Ajv standalone code
+ * (the same schemas and configuration as the runtime's registry), so a cold start
+ * compiles no schema. The generated module is bundled
+ * on its own first (its Ajv runtime helpers and formats inlined) and its exports dropped:
+ * the function's module exports only `handler`.
+ */
+export function precompiledValidatorsEntry(): string {
+  const result = buildSync({
+    stdin: { contents: standaloneValidatorsSource(schemaSet), resolveDir: REPOSITORY_ROOT, sourcefile: "precompiled-validators.js", loader: "js" },
+    absWorkingDir: REPOSITORY_ROOT,
+    bundle: true,
+    platform: "node",
+    target: "node22",
+    format: "esm",
+    write: false,
+    logLevel: "silent",
+    mainFields: ["main", "module"],
+  });
+  const code = result.outputFiles[0]!.text;
+  const exportList = /\nexport \{[^}]*\};\s*$/;
+  if (!exportList.test(code)) throw new Error("precompiled validators: unexpected module shape (no trailing export list)");
+  return [
+    'import { registerShippedValidators } from "./handlers/runtime/shared/shipped-validators";',
+    code.replace(exportList, "\n"),
+    "registerShippedValidators(validators);",
+    "",
+  ].join("\n");
 }
 
 /** A channel function's bundle for `target`: the shim plus that channel's module only. */
@@ -111,7 +159,7 @@ function pinnedVersion(name: string): string {
   return version;
 }
 
-function build(target: BundleTarget, consumer: string, entry: string, external: readonly string[]): FunctionBundle {
+function build(target: BundleTarget, consumer: string, entry: string, external: readonly string[], alias: Readonly<Record<string, string>> = {}): FunctionBundle {
   const cacheKey = `${target}\u0000${consumer}\u0000${entry}`;
   const cached = cache.get(cacheKey);
   if (cached) return cached;
@@ -128,6 +176,7 @@ function build(target: BundleTarget, consumer: string, entry: string, external: 
     sourcesContent: false,
     legalComments: "none",
     external: [...external],
+    alias: { ...alias },
     outfile: "index.js",
     write: false,
     logLevel: "silent",

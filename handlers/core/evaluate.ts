@@ -80,6 +80,15 @@ export interface CompiledRules {
   readonly all: readonly CompiledRule[];
 }
 
+/** The channel entry with `wantsUnsubscribeLink`: worked out now, or (lazy templates) on first read, once. */
+function withUnsubscribeLink<E extends object>(entry: E, wants: () => boolean, lazy: boolean): E & { readonly wantsUnsubscribeLink: boolean } {
+  if (!lazy) return { ...entry, wantsUnsubscribeLink: wants() };
+  let known: boolean | undefined;
+  return Object.defineProperty({ ...entry }, "wantsUnsubscribeLink", { get: () => (known ??= wants()), enumerable: true }) as E & {
+    readonly wantsUnsubscribeLink: boolean;
+  };
+}
+
 type RecipientResolver =
   | { readonly kind: "directory"; readonly ids: Getter }
   | { readonly kind: "inline"; readonly fields: Readonly<Record<string, Getter>> };
@@ -89,8 +98,15 @@ const RULE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 /**
  * Checks and compiles rules against the registered channels. Throws `RuleError` or
  * `TemplateError` naming the rule: a broken rule fails at start, not per event.
+ *
+ * `lazyTemplates`: parse each rule's templates per channel on first use instead (see
+ * `CompileTemplatesOptions.lazy`), for rules already checked in full elsewhere.
  */
-export function compileRules(rules: readonly Rule[], channels: ReadonlyMap<string, ChannelAdapter>): CompiledRules {
+export function compileRules(
+  rules: readonly Rule[],
+  channels: ReadonlyMap<string, ChannelAdapter>,
+  options: { readonly lazyTemplates?: boolean } = {},
+): CompiledRules {
   const byEventType = new Map<string, CompiledRule[]>();
   const names = new Set<string>();
   const all: CompiledRule[] = [];
@@ -105,13 +121,10 @@ export function compileRules(rules: readonly Rule[], channels: ReadonlyMap<strin
       return { adapter, options };
     });
     const partsByChannel = Object.fromEntries(ruleChannels.map(({ adapter }) => [adapter.name, adapter.templateParts]));
-    const templates = compileRuleTemplates(rule.name, rule.templates, partsByChannel);
+    const templates = compileRuleTemplates(rule.name, rule.templates, partsByChannel, { lazy: options.lazyTemplates === true });
     // Signing a link costs an HMAC; only channels that can use one get it.
-    const printsLink = new Set(
-      templateVariablePaths(templates)
-        .filter((variable) => variable.path[0] === "links" && variable.path[1] === "unsubscribe")
-        .map((variable) => variable.channel),
-    );
+    const printsLink = (channel: string) =>
+      templateVariablePaths(templates, channel).some((variable) => variable.path[0] === "links" && variable.path[1] === "unsubscribe");
     const compiled: CompiledRule = {
       rule,
       versions: new Set(rule.versions),
@@ -128,7 +141,7 @@ export function compileRules(rules: readonly Rule[], channels: ReadonlyMap<strin
               ),
             },
       templates,
-      channels: ruleChannels.map((entry) => ({ ...entry, wantsUnsubscribeLink: entry.adapter.carriesUnsubscribeLink === true || printsLink.has(entry.adapter.name) })),
+      channels: ruleChannels.map((entry) => withUnsubscribeLink(entry, () => entry.adapter.carriesUnsubscribeLink === true || printsLink(entry.adapter.name), options.lazyTemplates === true)),
     };
     all.push(compiled);
     const list = byEventType.get(rule.eventType) ?? [];

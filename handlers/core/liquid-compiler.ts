@@ -177,17 +177,28 @@ const BUILTIN = LIQUID_FILTERS as unknown as Readonly<Record<string, FilterHandl
 const BUILTIN_ESCAPE = BUILTIN["escape"];
 const BUILTIN_RAW_HANDLER = (BUILTIN["raw"] as { handler: FilterHandler }).handler;
 
-// Classes and singletons LiquidJS does not export, taken from a throwaway parse.
-const PROBE = new Liquid();
-const HTML_CLASS = PROBE.parse("x")[0]!.constructor;
-function literalProbe(source: string): unknown {
-  const output = PROBE.parse(`{{ ${source} }}`)[0] as unknown as { value: ValueLike };
-  return (output.value.initial.postfix[0] as ContentLike).content;
-}
+// Classes and singletons LiquidJS does not export, taken from a throwaway parse. Taken
+// on the first compile rather than at load (an engine and four parses cost a cold start
+// several ms); every closure comes from a compile, so they are set before any render.
+let HTML_CLASS: unknown;
 /** LiquidJS's `nil`/`null`, `empty` and `blank` literal values (Drops): kept as they are, as LiquidJS does. */
-const NIL = literalProbe("nil");
-const EMPTY = literalProbe("empty");
-const BLANK = literalProbe("blank");
+let NIL: unknown;
+let EMPTY: unknown;
+let BLANK: unknown;
+let probed = false;
+function probeLiquid(): void {
+  if (probed) return;
+  const probe = new Liquid();
+  const literal = (source: string): unknown => {
+    const output = probe.parse(`{{ ${source} }}`)[0] as unknown as { value: ValueLike };
+    return (output.value.initial.postfix[0] as ContentLike).content;
+  };
+  HTML_CLASS = probe.parse("x")[0]!.constructor;
+  NIL = literal("nil");
+  EMPTY = literal("empty");
+  BLANK = literal("blank");
+  probed = true;
+}
 
 const AUTO_ESCAPE_NAME = Object.prototype.toString.call(BUILTIN_ESCAPE); // "[object Function]", as Output names it
 
@@ -496,6 +507,7 @@ interface Node {
 }
 
 function compile(parsed: readonly Template[], options: CompileOptions): CompiledLiquid | string {
+  probeLiquid();
   const program: Program = {
     slots: 0,
     memoryLimit: Infinity,

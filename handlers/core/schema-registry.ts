@@ -17,7 +17,8 @@ import {
  * one compile at cold start, not for every schema in the product.
  */
 export class SchemaRegistry {
-  private readonly ajv: Ajv2020;
+  /** Absent when every validator was handed in precompiled (the console's page, where CSP forbids `eval`). */
+  private readonly ajv: Ajv2020 | undefined;
   private readonly compiled = new Map<string, ValidateFunction>();
   /** Sorted once: version lookups sit on the hot path. */
   private readonly versionLists = new Map<string, number[]>();
@@ -29,22 +30,18 @@ export class SchemaRegistry {
    */
   constructor(
     readonly schemas: SchemaSet,
-    options: { formats?: "fast" | "full" } = {},
+    options: { formats?: "fast" | "full"; precompiled?: Readonly<Record<string, ValidateFunction>> } = {},
   ) {
+    for (const [type, entry] of Object.entries(schemas.events)) this.versionLists.set(type, versionsOf(entry));
+    if (options.precompiled) {
+      // Standalone validators keyed by schema id (see `schemaSources`): no compiler needed.
+      for (const [id, validate] of Object.entries(options.precompiled)) this.compiled.set(id, validate);
+      this.ajv = undefined;
+      return;
+    }
     // The schemas come from the generated schema set, which CI checks; the registry only compiles them.
     this.ajv = createAjv(options.formats ?? "fast", { checkSchemas: false });
-    this.ajv.addSchema(schemas.envelope as object);
-    for (const [type, entry] of Object.entries(schemas.events)) {
-      this.versionLists.set(type, versionsOf(entry));
-      for (const version of versionsOf(entry)) {
-        this.ajv.addSchema(entry.versions[version] as object, eventSchemaId(type, version));
-      }
-    }
-    for (const [channel, versions] of Object.entries(schemas.messages)) {
-      for (const [version, schema] of Object.entries(versions)) {
-        this.ajv.addSchema(schema as object, messageSchemaId(channel, Number(version)));
-      }
-    }
+    for (const [id, schema] of schemaSources(schemas)) this.ajv.addSchema(schema as object, id);
   }
 
   /** Event types, sorted. */
@@ -103,12 +100,24 @@ export class SchemaRegistry {
   private run(id: string, value: unknown): Issue[] {
     let validate = this.compiled.get(id);
     if (!validate) {
-      validate = this.ajv.getSchema(id);
+      validate = this.ajv?.getSchema(id);
       if (!validate) throw new ValidationError("unknown-schema", `schema ${id} is not registered`);
       this.compiled.set(id, validate);
     }
     return validate(value) ? [] : toIssues(validate.errors ?? []);
   }
+}
+
+/** Every schema of a set with the id it is registered under: the envelope, each event version, each message version. */
+export function schemaSources(schemas: SchemaSet): Array<[string, JsonSchema]> {
+  const sources: Array<[string, JsonSchema]> = [[String(schemas.envelope.$id), schemas.envelope]];
+  for (const [type, entry] of Object.entries(schemas.events)) {
+    for (const version of versionsOf(entry)) sources.push([eventSchemaId(type, version), entry.versions[version]!]);
+  }
+  for (const [channel, versions] of Object.entries(schemas.messages)) {
+    for (const [version, schema] of Object.entries(versions)) sources.push([messageSchemaId(channel, Number(version)), schema]);
+  }
+  return sources;
 }
 
 /**
@@ -117,11 +126,17 @@ export class SchemaRegistry {
  * when it is added: for the runtime, whose schemas `herald schemas check` has already
  * checked in CI, because compiling the meta-schema is most of a function's cold start.
  */
-export function createAjv(formats: "fast" | "full" = "full", options: { checkSchemas?: boolean } = {}): Ajv2020 {
+export function createAjv(formats: "fast" | "full" = "full", options: { checkSchemas?: boolean; standaloneCode?: boolean } = {}): Ajv2020 {
   // strict: unknown keywords and ambiguous types are schema errors, which catches typos
   // like "requried" in CI instead of silently accepting everything.
   // allErrors: a producer fixing a payload wants every problem at once, not one per publish.
-  const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true, validateSchema: options.checkSchemas ?? true });
+  const ajv = new Ajv2020({
+    strict: true,
+    allErrors: true,
+    allowUnionTypes: true,
+    validateSchema: options.checkSchemas ?? true,
+    ...(options.standaloneCode ? { code: { source: true, esm: true } } : {}),
+  });
   addFormats(ajv, { mode: formats });
   return ajv;
 }

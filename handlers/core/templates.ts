@@ -194,7 +194,13 @@ export function makeEngine(format: TemplatePart["format"]): Liquid {
   return engine;
 }
 
-const ENGINES: Readonly<Record<TemplatePart["format"], Liquid>> = { html: makeEngine("html"), text: makeEngine("text") };
+let engines: Readonly<Record<TemplatePart["format"], Liquid>> | undefined;
+
+/** The shared engines, made on first parse (a function whose rules compile lazily does not pay for them at start). */
+function engineFor(format: TemplatePart["format"]): Liquid {
+  engines ??= { html: makeEngine("html"), text: makeEngine("text") };
+  return engines[format];
+}
 
 // ---------------------------------------------------------------------------------------
 // Compile
@@ -214,8 +220,28 @@ interface CompiledPart {
 interface LocaleEntry {
   /** As spelled in the rule. */
   readonly locale: string;
+  /** Parsed on first read when the rule compiled with `lazy` (see {@link CompileTemplatesOptions}). */
   readonly parts: readonly CompiledPart[];
   readonly variables: readonly TemplateVariablePath[];
+}
+
+/** How much of the work {@link compileRuleTemplates} does at once. */
+export interface CompileTemplatesOptions {
+  /**
+   * Check the rule's structure (locales, channels, parts) now, but parse and check each
+   * locale×channel's templates only when it is first rendered or its variables are read.
+   * For rules already checked in full elsewhere (the shipped rules: by CI, and by the
+   * bundle build for the cloud functions), so a cold start does not parse every template
+   * of every rule. Default false: a broken template fails at once.
+   */
+  readonly lazy?: boolean;
+}
+
+/** A template part whose source passed the structural checks, waiting to be parsed. */
+interface PendingPart {
+  readonly spec: TemplatePart;
+  readonly source: string;
+  readonly where: TemplateLocation & { readonly locale: string; readonly channel: string; readonly part: string };
 }
 
 class CompiledRuleTemplatesImpl implements CompiledRuleTemplates {
@@ -244,6 +270,7 @@ export function compileRuleTemplates(
   ruleName: string,
   templates: RuleTemplates,
   partsByChannel: Readonly<Record<string, readonly TemplatePart[]>>,
+  options: CompileTemplatesOptions = {},
 ): CompiledRuleTemplates {
   const rule = ruleName;
   const defaultLocale = templates.defaultLocale;
@@ -290,6 +317,7 @@ export function compileRuleTemplates(
       }
       const parts: CompiledPart[] = [];
       const variables: TemplateVariablePath[] = [];
+      const pending: PendingPart[] = [];
       for (const spec of declared) {
         if (!Object.hasOwn(sources, spec.name)) {
           if (spec.optional) continue;
@@ -300,20 +328,10 @@ export function compileRuleTemplates(
         if (typeof source !== "string") {
           throw new TemplateError(TEMPLATE_ERROR_CODES.invalid, where, `template source must be a string, got ${typeof source}`);
         }
-        const engine = ENGINES[spec.format];
-        let parsed: Template[];
-        try {
-          parsed = engine.parse(source);
-        } catch (error) {
-          throw liquidFailure(TEMPLATE_ERROR_CODES.invalid, where, error);
-        }
-        for (const ref of collectReferences(parsed)) {
-          checkContextVariable(where, ref);
-          variables.push({ locale, channel, part: spec.name, ...ref });
-        }
-        parts.push({ name: spec.name, engine, templates: parsed, compiled: compileLiquid(parsed, { escapeOutput: spec.format === "html" }) });
+        if (options.lazy) pending.push({ spec, source, where });
+        else parsePart({ spec, source, where }, parts, variables);
       }
-      byChannel.get(channel)!.set(normalizeLocale(locale), { locale, parts, variables });
+      byChannel.get(channel)!.set(normalizeLocale(locale), options.lazy ? lazyEntry(locale, pending) : { locale, parts, variables });
     }
   }
 
@@ -330,6 +348,45 @@ export function compileRuleTemplates(
   }
 
   return new CompiledRuleTemplatesImpl(rule, defaultLocale, localeNames, Object.keys(partsByChannel), byChannel);
+}
+
+/** Parses one part and checks the variables it reads, adding both to the lists. */
+function parsePart({ spec, source, where }: PendingPart, parts: CompiledPart[], variables: TemplateVariablePath[]): void {
+  const engine = engineFor(spec.format);
+  let parsed: Template[];
+  try {
+    parsed = engine.parse(source);
+  } catch (error) {
+    throw liquidFailure(TEMPLATE_ERROR_CODES.invalid, where, error);
+  }
+  for (const ref of collectReferences(parsed)) {
+    checkContextVariable(where, ref);
+    variables.push({ locale: where.locale, channel: where.channel, part: spec.name, ...ref });
+  }
+  parts.push({ name: spec.name, engine, templates: parsed, compiled: compileLiquid(parsed, { escapeOutput: spec.format === "html" }) });
+}
+
+/** A locale×channel entry whose parts are parsed on first read (a failure is thrown to every reader). */
+function lazyEntry(locale: string, pending: readonly PendingPart[]): LocaleEntry {
+  let built: { parts: CompiledPart[]; variables: TemplateVariablePath[] } | undefined;
+  const build = () => {
+    if (!built) {
+      const parts: CompiledPart[] = [];
+      const variables: TemplateVariablePath[] = [];
+      for (const part of pending) parsePart(part, parts, variables);
+      built = { parts, variables };
+    }
+    return built;
+  };
+  return {
+    locale,
+    get parts() {
+      return build().parts;
+    },
+    get variables() {
+      return build().variables;
+    },
+  };
 }
 
 function checkContextVariable(where: TemplateLocation, ref: Reference): void {
@@ -471,10 +528,11 @@ function asImpl(compiled: CompiledRuleTemplates): CompiledRuleTemplatesImpl {
  * filters after a shape-changing filter (`| map: "a" | map: "b"` reports only `a`), and
  * which branch of a condition actually runs.
  */
-export function templateVariablePaths(compiled: CompiledRuleTemplates): TemplateVariablePath[] {
+export function templateVariablePaths(compiled: CompiledRuleTemplates, channel?: string): TemplateVariablePath[] {
   const impl = asImpl(compiled);
   const out: TemplateVariablePath[] = [];
-  for (const entries of impl.byChannel.values()) {
+  for (const [name, entries] of impl.byChannel) {
+    if (channel !== undefined && name !== channel) continue;
     for (const entry of entries.values()) out.push(...entry.variables);
   }
   return out;

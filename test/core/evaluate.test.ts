@@ -1,5 +1,8 @@
+import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { evaluateEvent, type Evaluation, type Outcome } from "../../handlers/core/evaluate";
+import { channelRegistry } from "../../handlers/channels";
+import { compileRules, evaluateEvent, type Evaluation, type Outcome } from "../../handlers/core/evaluate";
+import { rules } from "../../handlers/rules";
 import { interpretedParts } from "../../handlers/core/templates";
 import { verifyUnsubscribe } from "../../handlers/core/unsubscribe";
 import { ada, compiledRules, evaluationContext, example, registry } from "../support/evaluation-fixture";
@@ -169,5 +172,25 @@ describe("evaluateEvent: hostile data", () => {
 describe("shipped rules", () => {
   it("render every template on the compiled path (the interpreter is 20-50x slower)", () => {
     for (const rule of compiledRules.all) expect(interpretedParts(rule.templates), rule.rule.name).toEqual([]);
+  });
+});
+
+describe("compileRules with lazy templates", () => {
+  it("evaluates every shipped example to the same outcomes and messages as an eager compile", async () => {
+    const lazy = compileRules(rules, channelRegistry(), { lazyTemplates: true });
+    let checked = 0;
+    for (const type of readdirSync("schemas/events")) {
+      for (const file of readdirSync(`schemas/events/${type}/examples`)) {
+        const event = example(type, file);
+        const eager = await evaluateEvent(event, evaluationContext());
+        const fromLazy = await evaluateEvent(event, { ...evaluationContext(), rules: lazy });
+        expect(fromLazy, `${type}/${file}`).toEqual(eager);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
+    expect(lazy.all.map((rule) => rule.channels.map((channel) => channel.wantsUnsubscribeLink))).toEqual(
+      compiledRules.all.map((rule) => rule.channels.map((channel) => channel.wantsUnsubscribeLink)),
+    );
   });
 });

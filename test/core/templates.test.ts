@@ -585,3 +585,33 @@ describe("rendering a full rule", () => {
     expect(() => renderTemplates({ rule: "r", defaultLocale: "en", locales: [], channels: [] }, "sms", "en", context({}))).toThrow(TypeError);
   });
 });
+
+describe("lazy compilation (rules already checked in full, as the shipped ones are)", () => {
+  it("checks the structure at once but parses a locale×channel only when first rendered", () => {
+    // A syntax error in the German e-mail: lazy compilation accepts the rule...
+    const templates: RuleTemplates = {
+      defaultLocale: "en",
+      locales: { en: { email: { subject: "s", html: "<p>{{ data.name }}</p>", text: "t" } }, de: { email: { subject: "s", html: "{% if %}", text: "t" } } },
+    };
+    expect(() => compileRuleTemplates("r", templates, EMAIL_ONLY)).toThrow(TemplateError);
+    const lazy = compileRuleTemplates("r", templates, EMAIL_ONLY, { lazy: true });
+    // ...renders the good locale exactly as an eager compile would...
+    expect(renderTemplates(lazy, "email", "en", context({ name: "<Ada>" })).parts).toEqual({ subject: "s", html: "<p>&lt;Ada&gt;</p>", text: "t" });
+    // ...and reports the bad one, with the same error, when it is needed.
+    const error = templateError(() => renderTemplates(lazy, "email", "de", context({ name: "x" })));
+    expect(error.code).toBe("template-invalid");
+    expect(error.location).toMatchObject({ rule: "r", locale: "de", channel: "email", part: "html" });
+    // A structural problem is still found at once.
+    expect(() => compileRuleTemplates("r", { defaultLocale: "en", locales: { en: { email: { subject: "s", html: "h" } } } }, EMAIL_ONLY, { lazy: true })).toThrow(
+      /missing required part "text"/,
+    );
+  });
+
+  it("reports the same variable paths as an eager compile, per channel on request", () => {
+    const eager = compileRuleTemplates("order-shipped", orderShippedTemplates, PARTS);
+    const lazy = compileRuleTemplates("order-shipped", orderShippedTemplates, PARTS, { lazy: true });
+    expect(templateVariablePaths(lazy)).toEqual(templateVariablePaths(eager));
+    expect(templateVariablePaths(lazy, "sms")).toEqual(templateVariablePaths(eager).filter((path) => path.channel === "sms"));
+    expect(templateVariablePaths(lazy, "sms").length).toBeGreaterThan(0);
+  });
+});

@@ -14,14 +14,12 @@
  * source mapping's maximumConcurrency, so with one send in flight per invocation the cap
  * holds exactly.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { ChangeMessageVisibilityCommand, GetQueueUrlCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { deliver, type DeliveryContext, type IdempotencyStore, type RetryPolicy } from "../../core/delivery";
 import { ConfigError } from "../../core/errors";
 import { maskAddress } from "../../core/masking";
 import type { ChannelAdapter, ChannelMessage, ChannelSender, ConfigSource } from "../../core/ports";
 import type { RecipientDirectory } from "../../core/recipients";
+import { createAwsClient, type AwsApi } from "./aws-json-client";
 import { QueueSendError, sendChannelMessages } from "./channel-queues";
 import { DynamoDirectory } from "./dynamo-directory";
 import { DynamoIdempotencyStore } from "./dynamo-idempotency";
@@ -37,9 +35,10 @@ export const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 export interface ChannelHandlerDeps {
   /** Where the `AWS_ENV` variables are read; `process.env` by default. */
   readonly env?: ConfigSource;
-  readonly sqs?: SQSClient;
-  readonly dynamodb?: DynamoDBClient;
-  readonly secretsManager?: SecretsManagerClient;
+  /** The AWS clients; by default built from the `AWS_*` variables of `env` (Lambda's region and credentials). */
+  readonly sqs?: AwsApi;
+  readonly dynamodb?: AwsApi;
+  readonly secretsManager?: AwsApi;
   /** Default: `DynamoIdempotencyStore` on `HERALD_IDEMPOTENCY_TABLE`. */
   readonly idempotency?: IdempotencyStore;
   /** Default: `DynamoDirectory` on `HERALD_RECIPIENTS_TABLE` (suppressions, gone push subscriptions). */
@@ -65,8 +64,8 @@ export function createChannelHandler(adapter: ChannelAdapter, deps: ChannelHandl
   const env = deps.env ?? process.env;
   const logger = (deps.logger ?? createJsonLogger()).child({ channel: adapter.name });
   const now = deps.now ?? Date.now;
-  const sqs = deps.sqs ?? new SQSClient({});
-  const dynamodb = deps.idempotency && deps.directory ? undefined : (deps.dynamodb ?? new DynamoDBClient({}));
+  const sqs = deps.sqs ?? createAwsClient("sqs", { env });
+  const dynamodb = deps.idempotency && deps.directory ? undefined : (deps.dynamodb ?? createAwsClient("dynamodb", { env }));
   const idempotency = deps.idempotency ?? new DynamoIdempotencyStore(dynamodb!, requiredEnv(env, AWS_ENV.idempotencyTable));
   const directory = deps.directory ?? new DynamoDirectory(dynamodb!, requiredEnv(env, AWS_ENV.recipientsTable));
   const timeoutMs = positiveIntEnv(env, AWS_ENV.channelTimeoutMs);
@@ -94,7 +93,7 @@ export function createChannelHandler(adapter: ChannelAdapter, deps: ChannelHandl
     let url = queueUrls.get(record.eventSourceARN);
     if (!url) {
       const { queueName, accountId } = parseQueueArn(record.eventSourceARN);
-      url = sqs.send(new GetQueueUrlCommand({ QueueName: queueName, QueueOwnerAWSAccountId: accountId })).then((result) => result.QueueUrl!);
+      url = sqs.call<{ QueueUrl: string }>("GetQueueUrl", { QueueName: queueName, QueueOwnerAWSAccountId: accountId }).then((result) => result.QueueUrl);
       queueUrls.set(record.eventSourceARN, url);
       url.catch(() => queueUrls.delete(record.eventSourceARN));
     }
@@ -105,9 +104,7 @@ export function createChannelHandler(adapter: ChannelAdapter, deps: ChannelHandl
   async function hide(record: SQSRecord, delayMs: number, log: JsonLogger): Promise<void> {
     const seconds = Math.min(SQS_MAX_VISIBILITY_SECONDS, Math.max(0, Math.ceil(delayMs / 1000)));
     try {
-      await sqs.send(
-        new ChangeMessageVisibilityCommand({ QueueUrl: await queueUrlOf(record), ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds }),
-      );
+      await sqs.call("ChangeMessageVisibility", { QueueUrl: await queueUrlOf(record), ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds });
     } catch (error) {
       log.warn({ error: errorText(error), visibilitySeconds: seconds }, "could not set the retry delay; the queue's visibility timeout applies");
     }
@@ -213,10 +210,10 @@ export function createChannelHandler(adapter: ChannelAdapter, deps: ChannelHandl
 async function createSender(
   adapter: ChannelAdapter,
   env: ConfigSource,
-  secretsManager: SecretsManagerClient | undefined,
+  secretsManager: AwsApi | undefined,
   logger: JsonLogger,
 ): Promise<ChannelSender> {
-  const source = await channelConfigSource(secretsManager ?? new SecretsManagerClient({}), env);
+  const source = await channelConfigSource(secretsManager ?? createAwsClient("secretsmanager", { env }), env);
   return senderOrConfigFailure(adapter, source, logger);
 }
 

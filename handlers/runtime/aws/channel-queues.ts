@@ -3,9 +3,9 @@
  * allows (10 entries and 256 KB a call), entries SQS reports as failed sent again a
  * bounded number of times, and a message for later (quiet hours) delayed by SQS itself.
  */
-import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from "@aws-sdk/client-sqs";
 import { TransientError } from "../../core/errors";
 import type { ChannelMessage } from "../../core/ports";
+import type { AwsApi } from "./aws-json-client";
 
 /** SendMessageBatch takes at most 10 entries... */
 export const SQS_MAX_BATCH_ENTRIES = 10;
@@ -43,6 +43,17 @@ export interface ChannelQueueOptions {
   readonly pauseMs?: number;
 }
 
+/** SendMessageBatch's request entry and answer, as the SQS JSON protocol has them. */
+interface SendMessageBatchEntry {
+  readonly Id: string;
+  readonly MessageBody: string;
+  readonly DelaySeconds?: number;
+}
+interface SendMessageBatchResult {
+  readonly Successful?: ReadonlyArray<{ readonly Id?: string; readonly MessageId?: string }>;
+  readonly Failed?: ReadonlyArray<{ readonly Id?: string; readonly Code?: string; readonly SenderFault?: boolean; readonly Message?: string }>;
+}
+
 interface Entry {
   readonly message: ChannelMessage;
   readonly body: string;
@@ -54,7 +65,7 @@ interface Entry {
  * Sends every message to its channel's queue. Resolves when all were accepted; otherwise
  * throws a {@link QueueSendError} naming the ones that were not (after the others went).
  */
-export async function sendChannelMessages(sqs: SQSClient, messages: readonly ChannelMessage[], options: ChannelQueueOptions): Promise<void> {
+export async function sendChannelMessages(sqs: AwsApi, messages: readonly ChannelMessage[], options: ChannelQueueOptions): Promise<void> {
   const now = (options.now ?? Date.now)();
   const byQueue = new Map<string, Entry[]>();
   const unsent: ChannelMessage[] = [];
@@ -114,7 +125,7 @@ export function packBatches<E extends { readonly bytes: number }>(entries: reado
 
 /** One batch, with rounds for the entries SQS failed; returns what never got through. */
 async function sendBatch(
-  sqs: SQSClient,
+  sqs: AwsApi,
   queueUrl: string,
   batch: readonly Entry[],
   options: ChannelQueueOptions,
@@ -127,15 +138,15 @@ async function sendBatch(
   let lastReasons = new Map<string, string>();
   for (let attempt = 1; attempt <= maxAttempts && pending.size > 0; attempt++) {
     if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, pauseMs * 2 ** (attempt - 2)));
-    const request: SendMessageBatchRequestEntry[] = [...pending].map(([id, entry]) => ({
+    const request: SendMessageBatchEntry[] = [...pending].map(([id, entry]) => ({
       Id: id,
       MessageBody: entry.body,
       ...(entry.delaySeconds > 0 ? { DelaySeconds: entry.delaySeconds } : {}),
     }));
-    let failed: Array<{ Id?: string; Code?: string; SenderFault?: boolean }>;
+    let failed: NonNullable<SendMessageBatchResult["Failed"]>;
     try {
-      // The SDK already retried throttling and 5xx answers of the call as a whole.
-      failed = (await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: request }))).Failed ?? [];
+      // The client already retried throttling and 5xx answers of the call as a whole.
+      failed = (await sqs.call<SendMessageBatchResult>("SendMessageBatch", { QueueUrl: queueUrl, Entries: request })).Failed ?? [];
     } catch (error) {
       const reason = `SendMessageBatch failed: ${(error as Error).name}: ${(error as Error).message}`;
       return [...given, ...[...pending.values()].map((entry) => ({ entry, reason }))];

@@ -10,21 +10,11 @@
  * the version read, so a concurrent put or removal can never leave the index missing a
  * holder (an extra holder would be harmless: removal checks the recipient itself).
  */
-import {
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  GetItemCommand,
-  PutItemCommand,
-  ScanCommand,
-  TransactionCanceledException,
-  TransactWriteItemsCommand,
-  type AttributeValue,
-  type DynamoDBClient,
-  type TransactWriteItem,
-} from "@aws-sdk/client-dynamodb";
 import { TransientError } from "../../core/errors";
 import { suppressionKey } from "../../core/in-memory-directory";
 import type { Recipient, RecipientDirectory, Suppression } from "../../core/recipients";
+import type { AwsApi } from "./aws-json-client";
+import { isConditionFailure, transactionCancellation, type ConditionParts, type DynamoItem as Item, type TransactWriteItem } from "./dynamo-items";
 
 const RECIPIENT = "recipient#";
 const SUPPRESSION = "suppression#";
@@ -34,11 +24,10 @@ const MAX_TRANSACTION_ITEMS = 100;
 /** Rounds of read-then-conditional-write before a contended recipient is reported as a port failure. */
 const MAX_ROUNDS = 5;
 
-type Item = Record<string, AttributeValue>;
 
 export class DynamoDirectory implements RecipientDirectory {
   constructor(
-    private readonly client: DynamoDBClient,
+    private readonly client: AwsApi,
     private readonly tableName: string,
   ) {}
 
@@ -93,16 +82,14 @@ export class DynamoDirectory implements RecipientDirectory {
     const recipients: Recipient[] = [];
     let startKey: Item | undefined;
     do {
-      const page = await this.client.send(
-        new ScanCommand({
+      const page = await this.client.call<{ Items?: Item[]; LastEvaluatedKey?: Item }>("Scan", {
           TableName: this.tableName,
           FilterExpression: "begins_with(pk, :prefix)",
           ProjectionExpression: "body",
           ExpressionAttributeValues: { ":prefix": { S: RECIPIENT } },
           ConsistentRead: true,
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
+      });
       for (const item of page.Items ?? []) recipients.push(parseBody(item));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
@@ -113,12 +100,10 @@ export class DynamoDirectory implements RecipientDirectory {
 
   async suppress(suppression: Suppression): Promise<void> {
     const { channel, address, reason, at } = suppression;
-    await this.client.send(
-      new PutItemCommand({
-        TableName: this.tableName,
-        Item: { pk: { S: suppressionPk(channel, address) }, channel: { S: channel }, address: { S: address }, reason: { S: reason }, at: { S: at } },
-      }),
-    );
+    await this.client.call("PutItem", {
+      TableName: this.tableName,
+      Item: { pk: { S: suppressionPk(channel, address) }, channel: { S: channel }, address: { S: address }, reason: { S: reason }, at: { S: at } },
+    });
   }
 
   async suppression(channel: string, address: string): Promise<Suppression | undefined> {
@@ -159,7 +144,7 @@ export class DynamoDirectory implements RecipientDirectory {
 
   private async read(pk: string): Promise<Item | undefined> {
     // Consistent reads: a suppression or a put must be seen by the very next evaluation.
-    const result = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }));
+    const result = await this.client.call<{ Item?: Item }>("GetItem", { TableName: this.tableName, Key: { pk: { S: pk } }, ConsistentRead: true });
     return result.Item;
   }
 
@@ -184,7 +169,7 @@ export class DynamoDirectory implements RecipientDirectory {
     // Recipient validation allows 20 push subscriptions: at most 41 actions in practice.
     if (items.length > MAX_TRANSACTION_ITEMS)
       throw new Error(`a recipient change touches ${items.length} items; DynamoDB allows ${MAX_TRANSACTION_ITEMS} per transaction`);
-    await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+    await this.client.call("TransactWriteItems", { TransactItems: items });
   }
 
   private holderChange(action: "ADD" | "DELETE", endpoint: string, id: string): TransactWriteItem {
@@ -202,15 +187,13 @@ export class DynamoDirectory implements RecipientDirectory {
   private async dropEmptyIndexEntries(endpoints: readonly string[]): Promise<void> {
     for (const endpoint of endpoints) {
       try {
-        await this.client.send(
-          new DeleteItemCommand({
-            TableName: this.tableName,
-            Key: { pk: { S: PUSH_ENDPOINT + endpoint } },
-            ConditionExpression: "attribute_not_exists(holders)",
-          }),
-        );
+        await this.client.call("DeleteItem", {
+          TableName: this.tableName,
+          Key: { pk: { S: PUSH_ENDPOINT + endpoint } },
+          ConditionExpression: "attribute_not_exists(holders)",
+        });
       } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        if (!isConditionFailure(error)) throw error;
       }
     }
   }
@@ -234,9 +217,7 @@ function versionOf(item: Item | undefined): number {
 }
 
 /** Write only over the version read (or only where nothing was). */
-function versionCondition(
-  current: Item | undefined,
-): Pick<NonNullable<TransactWriteItem["Put"]>, "ConditionExpression" | "ExpressionAttributeNames" | "ExpressionAttributeValues"> {
+function versionCondition(current: Item | undefined): ConditionParts {
   return current
     ? {
         ConditionExpression: "#version = :version",
@@ -248,7 +229,6 @@ function versionCondition(
 
 /** The transaction lost to a concurrent change of the same items: read again and retry. */
 function isConflict(error: unknown): boolean {
-  if (error instanceof ConditionalCheckFailedException) return true;
-  if (!(error instanceof TransactionCanceledException)) return false;
-  return (error.CancellationReasons ?? []).some((reason) => reason.Code === "ConditionalCheckFailed" || reason.Code === "TransactionConflict");
+  if (isConditionFailure(error)) return true;
+  return (transactionCancellation(error) ?? []).some((code) => code === "ConditionalCheckFailed" || code === "TransactionConflict");
 }

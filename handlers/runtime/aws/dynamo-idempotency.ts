@@ -5,21 +5,13 @@
  * Lambda instances can never both win.
  */
 import { randomUUID } from "node:crypto";
-import {
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-  type AttributeValue,
-  type DynamoDBClient,
-} from "@aws-sdk/client-dynamodb";
 import type { ClaimResult, DeliveryRecord, IdempotencyStore } from "../../core/delivery";
 import { TransientError } from "../../core/errors";
 import type { FrequencyCap, FrequencyLimiter } from "../../core/policies";
+import type { AwsApi } from "./aws-json-client";
+import { isConditionFailure, type DynamoItem as Item } from "./dynamo-items";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-type Item = Record<string, AttributeValue>;
 
 /** DynamoDB's TTL attribute: whole epoch seconds, rounded up so an item never expires early. */
 export function ttlSeconds(atMs: number): string {
@@ -39,7 +31,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
   private readonly ttlMs: number;
 
   constructor(
-    private readonly client: DynamoDBClient,
+    private readonly client: AwsApi,
     private readonly tableName: string,
     options: { ttlMs?: number } = {},
   ) {
@@ -54,8 +46,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     for (let round = 0; round < 3; round++) {
       const token = randomUUID();
       try {
-        await this.client.send(
-          new PutItemCommand({
+        await this.client.call("PutItem", {
             TableName: this.tableName,
             Item: {
               pk: { S: pk },
@@ -70,12 +61,11 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
             ExpressionAttributeValues: { ":claimed": { S: "claimed" }, ":now": { N: String(nowMs) } },
             // The item that made the condition fail comes back with the error: no second read.
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
+          });
         return { state: "claimed", token };
       } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const item = error.Item ?? (await this.read(pk));
+        if (!isConditionFailure(error)) throw error;
+        const item = (error.aws.body.Item as Item | undefined) ?? (await this.read(pk));
         const answer = item ? holderOf(item, nowMs) : undefined;
         if (answer) return answer;
       }
@@ -85,8 +75,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
 
   async complete(key: string, token: string, record: DeliveryRecord, nowMs: number): Promise<void> {
     try {
-      await this.client.send(
-        new UpdateItemCommand({
+      await this.client.call("UpdateItem", {
           TableName: this.tableName,
           Key: { pk: { S: idempotencyPk(key) } },
           UpdateExpression: "SET #state = :completed, #record = :record, #ttl = :ttl REMOVE #token, #expiresAt",
@@ -99,32 +88,29 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
             ":ttl": { N: ttlSeconds(nowMs + this.ttlMs) },
             ":token": { S: token },
           },
-        }),
-      );
+      });
     } catch (error) {
       // A token that no longer matches (the claim lapsed and was taken over) changes nothing.
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (!isConditionFailure(error)) throw error;
     }
   }
 
   async release(key: string, token: string): Promise<void> {
     try {
-      await this.client.send(
-        new DeleteItemCommand({
+      await this.client.call("DeleteItem", {
           TableName: this.tableName,
           Key: { pk: { S: idempotencyPk(key) } },
           ConditionExpression: "#state = :claimed AND #token = :token",
           ExpressionAttributeNames: { "#state": NAMES["#state"], "#token": NAMES["#token"] },
           ExpressionAttributeValues: { ":claimed": { S: "claimed" }, ":token": { S: token } },
-        }),
-      );
+      });
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (!isConditionFailure(error)) throw error;
     }
   }
 
   private async read(pk: string): Promise<Item | undefined> {
-    const result = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }));
+    const result = await this.client.call<{ Item?: Item }>("GetItem", { TableName: this.tableName, Key: { pk: { S: pk } }, ConsistentRead: true });
     return result.Item;
   }
 }
@@ -153,7 +139,7 @@ export class DynamoFrequencyLimiter implements FrequencyLimiter {
   private readonly maxRounds: number;
 
   constructor(
-    private readonly client: DynamoDBClient,
+    private readonly client: AwsApi,
     private readonly tableName: string,
     options: { maxRounds?: number } = {},
   ) {
@@ -164,7 +150,7 @@ export class DynamoFrequencyLimiter implements FrequencyLimiter {
     const pk = `frequency#${scope}`;
     const windowMs = cap.windowSeconds * 1000;
     for (let round = 0; round < this.maxRounds; round++) {
-      const { Item: item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }));
+      const { Item: item } = await this.client.call<{ Item?: Item }>("GetItem", { TableName: this.tableName, Key: { pk: { S: pk } }, ConsistentRead: true });
       const version = item?.version?.N !== undefined ? Number(item.version.N) : undefined;
       const horizon = nowMs - windowMs;
       const live = (JSON.parse(item?.entries?.S ?? "[]") as Array<[string, number]>).filter(([, at]) => at > horizon);
@@ -174,8 +160,7 @@ export class DynamoFrequencyLimiter implements FrequencyLimiter {
       live.push([key, nowMs]);
       const newest = Math.max(...live.map(([, at]) => at));
       try {
-        await this.client.send(
-          new PutItemCommand({
+        await this.client.call("PutItem", {
             TableName: this.tableName,
             Item: {
               pk: { S: pk },
@@ -187,11 +172,10 @@ export class DynamoFrequencyLimiter implements FrequencyLimiter {
             ...(version === undefined
               ? {}
               : { ExpressionAttributeNames: { "#version": "version" }, ExpressionAttributeValues: { ":version": { N: String(version) } } }),
-          }),
-        );
+        });
         return true;
       } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        if (!isConditionFailure(error)) throw error;
         // Someone else counted in this scope meanwhile: spread the retries out a little.
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * Math.min(16, 2 ** round)));
       }

@@ -13,15 +13,13 @@
  *   message keys are deterministic, the limiter counts a key once, and the channel stage
  *   drops a message whose key it already completed.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { evaluateEvent, type EvaluationContext } from "../../core/evaluate";
 import { ConfigError } from "../../core/errors";
 import type { FrequencyLimiter } from "../../core/policies";
 import type { ChannelMessage, ConfigSource } from "../../core/ports";
 import type { RecipientDirectory } from "../../core/recipients";
 import type { UnsubscribeConfig } from "../../core/unsubscribe";
+import { createAwsClient, type AwsApi } from "./aws-json-client";
 import { QueueSendError, sendChannelMessages } from "./channel-queues";
 import { DynamoDirectory } from "./dynamo-directory";
 import { DynamoFrequencyLimiter } from "./dynamo-idempotency";
@@ -38,9 +36,10 @@ export const REJECTION_ATTRIBUTES = { reason: "rejectionReason", detail: "reject
 export interface RulesHandlerDeps extends RulesDefinitionDeps {
   /** Where the `AWS_ENV` variables are read; `process.env` by default. */
   readonly env?: ConfigSource;
-  readonly sqs?: SQSClient;
-  readonly dynamodb?: DynamoDBClient;
-  readonly secretsManager?: SecretsManagerClient;
+  /** The AWS clients; by default built from the `AWS_*` variables of `env` (Lambda's region and credentials). */
+  readonly sqs?: AwsApi;
+  readonly dynamodb?: AwsApi;
+  readonly secretsManager?: AwsApi;
   /** Default: `DynamoDirectory` on `HERALD_RECIPIENTS_TABLE`. */
   readonly directory?: RecipientDirectory;
   /** Default: `DynamoFrequencyLimiter` on `HERALD_IDEMPOTENCY_TABLE`. */
@@ -62,12 +61,12 @@ export function createRulesHandler(deps: RulesHandlerDeps = {}): SQSHandler {
   const channels = rulesChannels(deps);
   const queueUrlOf = perChannelEnv(channels.keys(), env, channelQueueUrlVariable);
   const rulesDlqUrl = requiredEnv(env, AWS_ENV.rulesDlqUrl);
-  const sqs = deps.sqs ?? new SQSClient({});
-  const dynamodb = deps.directory && deps.limiter ? undefined : (deps.dynamodb ?? new DynamoDBClient({}));
+  const sqs = deps.sqs ?? createAwsClient("sqs", { env });
+  const dynamodb = deps.directory && deps.limiter ? undefined : (deps.dynamodb ?? createAwsClient("dynamodb", { env }));
   const directory = deps.directory ?? new DynamoDirectory(dynamodb!, requiredEnv(env, AWS_ENV.recipientsTable));
   const limiter = deps.limiter ?? new DynamoFrequencyLimiter(dynamodb!, requiredEnv(env, AWS_ENV.idempotencyTable));
   const base = rulesEvaluation(deps, { channels, directory, limiter, now });
-  const unsubscribe = unsubscribeSettings(env, () => deps.secretsManager ?? new SecretsManagerClient({}), logger);
+  const unsubscribe = unsubscribeSettings(env, () => deps.secretsManager ?? createAwsClient("secretsmanager", { env }), logger);
   const concurrency = deps.concurrency ?? 10;
 
   return async (event: SQSEvent): Promise<SQSBatchResponse> => {
@@ -131,16 +130,14 @@ export function createRulesHandler(deps: RulesHandlerDeps = {}): SQSHandler {
   async function rejectToDlq(record: SQSRecord, reason: string, detail: string, log: JsonLogger): Promise<boolean> {
     const eventId = eventIdOf(record.body);
     try {
-      await sqs.send(
-        new SendMessageCommand({
-          QueueUrl: rulesDlqUrl,
-          MessageBody: record.body,
-          MessageAttributes: {
-            [REJECTION_ATTRIBUTES.reason]: { DataType: "String", StringValue: reason },
-            [REJECTION_ATTRIBUTES.detail]: { DataType: "String", StringValue: detail.slice(0, 1024) || reason },
-          },
-        }),
-      );
+      await sqs.call("SendMessage", {
+        QueueUrl: rulesDlqUrl,
+        MessageBody: record.body,
+        MessageAttributes: {
+          [REJECTION_ATTRIBUTES.reason]: { DataType: "String", StringValue: reason },
+          [REJECTION_ATTRIBUTES.detail]: { DataType: "String", StringValue: detail.slice(0, 1024) || reason },
+        },
+      });
     } catch (error) {
       log.error({ eventId, reason, error: errorText(error) }, "rejected event could not be kept in the rules DLQ; it will be retried");
       return false;
@@ -159,7 +156,7 @@ function failAll(event: SQSEvent): SQSBatchResponse {
  * Unsubscribe links need a base URL and a signing key (the secret's string value). Read
  * once per container, on first use; with either missing, no link is signed.
  */
-function unsubscribeSettings(env: ConfigSource, client: () => SecretsManagerClient, logger: JsonLogger): () => Promise<UnsubscribeConfig | undefined> {
+function unsubscribeSettings(env: ConfigSource, client: () => AwsApi, logger: JsonLogger): () => Promise<UnsubscribeConfig | undefined> {
   const baseUrl = env[AWS_ENV.unsubscribeBaseUrl];
   const secretArn = env[AWS_ENV.unsubscribeSecretArn];
   if (!baseUrl || !secretArn) {
@@ -169,7 +166,7 @@ function unsubscribeSettings(env: ConfigSource, client: () => SecretsManagerClie
   }
   // One config object for the container's life: core caches signed links per object.
   let settings: UnsubscribeConfig | undefined;
-  let secrets: SecretsManagerClient | undefined;
+  let secrets: AwsApi | undefined;
   return async () => (settings ??= { baseUrl, secret: await readSecretString((secrets ??= client()), secretArn) });
 }
 

@@ -6,18 +6,18 @@
  *
  * Secret values never reach a log line or an error message; keys may.
  */
-import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ConfigError } from "../../core/errors";
 import type { ConfigSource } from "../../core/ports";
+import type { AwsApi } from "./aws-json-client";
 import { AWS_ENV } from "./env";
 
 const cache = new Map<string, Promise<string>>();
 
 /** The secret's string value, fetched at most once per container while it succeeds. */
-export function readSecretString(client: SecretsManagerClient, secretId: string): Promise<string> {
+export function readSecretString(client: AwsApi, secretId: string): Promise<string> {
   let value = cache.get(secretId);
   if (!value) {
-    value = client.send(new GetSecretValueCommand({ SecretId: secretId })).then((result) => {
+    value = client.call<{ SecretString?: string }>("GetSecretValue", { SecretId: secretId }).then((result) => {
       if (result.SecretString === undefined) throw new ConfigError("secret-not-string", `secret ${secretId} has no string value`);
       return result.SecretString;
     });
@@ -34,7 +34,7 @@ export function readSecretString(client: SecretsManagerClient, secretId: string)
  * A secret holding a JSON object of config keys (`{"TWILIO_AUTH_TOKEN": "...", ...}`).
  * Numbers and booleans are taken as their text; anything else fails naming the key.
  */
-export async function readSecretConfig(client: SecretsManagerClient, secretId: string): Promise<Record<string, string>> {
+export async function readSecretConfig(client: AwsApi, secretId: string): Promise<Record<string, string>> {
   const raw = await readSecretString(client, secretId);
   let parsed: unknown;
   try {
@@ -60,7 +60,7 @@ export async function readSecretConfig(client: SecretsManagerClient, secretId: s
  * secret's keys merged over it (the secret wins, so a stale variable cannot shadow it).
  * Without `HERALD_SECRET_ARN` it is the environment alone.
  */
-export async function channelConfigSource(client: SecretsManagerClient, env: ConfigSource = process.env): Promise<ConfigSource> {
+export async function channelConfigSource(client: AwsApi, env: ConfigSource = process.env): Promise<ConfigSource> {
   const secretArn = env[AWS_ENV.secretArn];
   if (!secretArn) return env;
   return { ...env, ...(await readSecretConfig(client, secretArn)) };

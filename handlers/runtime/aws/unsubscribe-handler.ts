@@ -4,11 +4,10 @@
  * nobody can opt someone else out by editing it. GET shows a confirmation form; POST
  * (the form, or a mail client's RFC 8058 one-click) records the opt-out in DynamoDB.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { ConfigSource } from "../../core/ports";
 import type { RecipientDirectory } from "../../core/recipients";
 import { answerUnsubscribe } from "../../core/unsubscribe";
+import { createAwsClient, type AwsApi } from "./aws-json-client";
 import { DynamoDirectory } from "./dynamo-directory";
 import { AWS_ENV, requiredEnv } from "./env";
 import { createJsonLogger, errorText } from "./json-logger";
@@ -35,10 +34,10 @@ export interface UnsubscribeHandlerDeps {
 
 export function createUnsubscribeHandler(deps: UnsubscribeHandlerDeps = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
   const env = deps.env ?? process.env;
-  const directory = deps.directory ?? new DynamoDirectory(new DynamoDBClient({}), requiredEnv(env, AWS_ENV.recipientsTable));
+  const directory = deps.directory ?? new DynamoDirectory(createAwsClient("dynamodb", { env }), requiredEnv(env, AWS_ENV.recipientsTable));
   const secretArn = deps.secret ? undefined : requiredEnv(env, AWS_ENV.unsubscribeSecretArn);
-  let secrets: SecretsManagerClient | undefined;
-  const secret = deps.secret ?? (() => readSecretString((secrets ??= new SecretsManagerClient({})), secretArn!));
+  let secrets: AwsApi | undefined;
+  const secret = deps.secret ?? (() => readSecretString((secrets ??= createAwsClient("secretsmanager", { env })), secretArn!));
   const logger = createJsonLogger();
   return async (event): Promise<FunctionUrlResult> => {
     try {

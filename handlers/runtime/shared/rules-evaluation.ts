@@ -14,6 +14,7 @@ import type { SchemaSet } from "../../core/schema-set";
 import type { UnsubscribeConfig } from "../../core/unsubscribe";
 import { rules as shippedRules } from "../../rules";
 import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
+import { shippedValidators } from "./shipped-validators";
 
 /** What tests (or a team's own build) may swap in; the shipped ones otherwise. */
 export interface RulesDefinitionDeps {
@@ -39,12 +40,20 @@ export function rulesEvaluation(
   },
 ): EvaluationContext {
   return {
-    registry: new SchemaRegistry(deps.schemas ?? shippedSchemas),
-    rules: compileRules(deps.rules ?? shippedRules, parts.channels),
+    // The shipped schemas and rules are checked in full by CI (`herald schemas check`
+    // compiles every rule and template): a bundle brings their validators precompiled,
+    // and their templates are parsed per channel on first use, not all at cold start.
+    registry: deps.schemas ? new SchemaRegistry(deps.schemas) : shippedRegistry(),
+    rules: compileRules(deps.rules ?? shippedRules, parts.channels, { lazyTemplates: deps.rules === undefined }),
     directory: parts.directory,
     limiter: parts.limiter,
     now: parts.now,
     ...(deps.policy ? { policy: deps.policy } : {}),
     ...(parts.unsubscribe ? { unsubscribe: parts.unsubscribe } : {}),
   };
+}
+
+function shippedRegistry(): SchemaRegistry {
+  const precompiled = shippedValidators();
+  return new SchemaRegistry(shippedSchemas, precompiled ? { precompiled } : {});
 }

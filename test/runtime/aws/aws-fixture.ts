@@ -13,6 +13,7 @@ import {
   SQSClient,
   type Message,
 } from "@aws-sdk/client-sqs";
+import { createAwsClient, type AwsApi, type AwsServiceName } from "../../../handlers/runtime/aws/aws-json-client";
 import type { MotoServer } from "../../support/moto";
 import type { SQSBatchResponse, SQSEvent, SQSHandler } from "../../../handlers/runtime/aws/sqs-event";
 
@@ -158,21 +159,22 @@ export async function redrive(sqs: SQSClient, dlq: TestQueue, target: TestQueue)
   }
 }
 
-/** Records the name and input of every command `client` sends (before it is sent). */
-export function recordCommands(client: { middlewareStack: { add: (...args: any[]) => void } }, into: Array<{ command: string; input: any }>): void {
-  client.middlewareStack.add(
-    (next: (args: any) => Promise<any>, context: { commandName?: string }) => async (args: { input: any }) => {
-      into.push({ command: context.commandName ?? "?", input: args.input });
-      return next(args);
-    },
-    { step: "initialize", name: "recordCommands" },
-  );
+/** SDK clients on moto, for the tests' own setup and checks (an independent peer of the shims' client). */
+export function motoClients(moto: MotoServer) {
+  return { sqs: new SQSClient(moto.clientConfig), dynamodb: new DynamoDBClient(moto.clientConfig) };
 }
 
-/** AWS clients on moto, and a recorder of every command input the SQS client sent. */
-export function motoClients(moto: MotoServer) {
-  const sqs = new SQSClient(moto.clientConfig);
-  const sent: Array<{ command: string; input: any }> = [];
-  recordCommands(sqs, sent);
-  return { sqs, sent, dynamodb: new DynamoDBClient(moto.clientConfig) };
+/** The shims' own AWS client for `service`, on moto. */
+export function motoAwsClient(moto: MotoServer, service: AwsServiceName): AwsApi {
+  return createAwsClient(service, { ...moto.clientConfig, env: {} });
+}
+
+/** `api`, recording the action and input of every call into `into` (before it is made). */
+export function recordCalls(api: AwsApi, into: Array<{ action: string; input: any }>): AwsApi {
+  return {
+    call: (action, input) => {
+      into.push({ action, input });
+      return api.call(action, input);
+    },
+  };
 }

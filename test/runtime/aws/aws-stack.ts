@@ -20,7 +20,8 @@ import { sinkChannelEnv, startSinksInWorker, type WorkerSinks } from "../../../h
 import type { SinkDelivery } from "../../../handlers/runtime/local/sinks/types";
 import type { MotoServer } from "../../support/moto";
 import { uniqueKey } from "../conformance/fixture";
-import { createQueue, createTable, motoClients, recordCommands, type TestQueue } from "./aws-fixture";
+import type { AwsApi } from "../../../handlers/runtime/aws/aws-json-client";
+import { createQueue, createTable, motoAwsClient, motoClients, recordCalls, type TestQueue } from "./aws-fixture";
 
 export const UNSUBSCRIBE_BASE_URL = "https://notify.example.com/v1/unsubscribe";
 
@@ -31,14 +32,17 @@ export interface AwsPeers {
   readonly vapid: { readonly publicKey: string; readonly privateKey: string };
   /** Everything the sinks accepted, in order; tests filter by address. */
   readonly deliveries: SinkDelivery[];
+  /** SDK clients for the tests' own setup and checks. */
   readonly sqs: SQSClient;
-  /** Every SQS command the shims (and the tests) sent, with its input. */
-  readonly sqsCommands: Array<{ command: string; input: any }>;
   readonly dynamodb: DynamoDBClient;
   readonly sns: SNSClient;
   readonly secretsManager: SecretsManagerClient;
-  /** Every Secrets Manager command sent. */
-  readonly secretsCommands: Array<{ command: string; input: any }>;
+  /** The shims' own clients (what the Lambda functions build), recorded. */
+  readonly aws: { readonly sqs: AwsApi; readonly dynamodb: AwsApi; readonly secretsManager: AwsApi };
+  /** Every SQS call the shims made, with its input. */
+  readonly sqsCommands: Array<{ action: string; input: any }>;
+  /** Every Secrets Manager call the shims made. */
+  readonly secretsCommands: Array<{ action: string; input: any }>;
   /** Every log line the shims wrote, parsed. */
   readonly logs: Array<Record<string, any>>;
   readonly logger: JsonLogger;
@@ -54,22 +58,28 @@ export async function startPeers(moto: MotoServer): Promise<AwsPeers> {
     twilio: true,
     onDelivery: (delivery) => void deliveries.push(delivery),
   });
-  const { sqs, sent, dynamodb } = motoClients(moto);
+  const { sqs, dynamodb } = motoClients(moto);
   const logs: Array<Record<string, any>> = [];
   const sns = new SNSClient(moto.clientConfig);
   const secretsManager = new SecretsManagerClient(moto.clientConfig);
-  const secretsCommands: Array<{ command: string; input: any }> = [];
-  recordCommands(secretsManager, secretsCommands);
+  const sqsCommands: Array<{ action: string; input: any }> = [];
+  const secretsCommands: Array<{ action: string; input: any }> = [];
+  const aws = {
+    sqs: recordCalls(motoAwsClient(moto, "sqs"), sqsCommands),
+    dynamodb: motoAwsClient(moto, "dynamodb"),
+    secretsManager: recordCalls(motoAwsClient(moto, "secretsmanager"), secretsCommands),
+  };
   return {
     moto,
     sinks,
     vapid,
     deliveries,
     sqs,
-    sqsCommands: sent,
     dynamodb,
     sns,
     secretsManager,
+    aws,
+    sqsCommands,
     secretsCommands,
     logs,
     logger: createJsonLogger({ level: "debug", write: (line) => logs.push(JSON.parse(line)) }),
@@ -129,7 +139,7 @@ export async function createStack(peers: AwsPeers, options: { maxReceiveCount?: 
   };
   // A channel function gets no queue URLs: it finds its own queue from the record's ARN.
   const channelEnv = Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("HERALD_QUEUE_URL_")));
-  const clients = { sqs: peers.sqs, dynamodb: peers.dynamodb, secretsManager: peers.secretsManager, logger: peers.logger };
+  const clients = { ...peers.aws, logger: peers.logger };
   return {
     topicArn: TopicArn!,
     rules,

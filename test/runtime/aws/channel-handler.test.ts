@@ -45,7 +45,7 @@ function delivered(address: string): number {
 /** The ChangeMessageVisibility calls made for one receipt handle. */
 function visibilityCalls(receiptHandle: string): number[] {
   return peers.sqsCommands
-    .filter((c) => c.command === "ChangeMessageVisibilityCommand" && c.input.ReceiptHandle === receiptHandle)
+    .filter((c) => c.action === "ChangeMessageVisibility" && c.input.ReceiptHandle === receiptHandle)
     .map((c) => c.input.VisibilityTimeout);
 }
 
@@ -134,7 +134,7 @@ describe("channel handler on moto", () => {
   it("leaves a message whose key another instance holds until that claim lapses, then delivers it", async () => {
     const stack = await createStack(peers);
     await enqueue(stack, [{ phone: "+14155550155" }], "busy");
-    const store = new DynamoIdempotencyStore(peers.dynamodb, stack.idempotencyTable);
+    const store = new DynamoIdempotencyStore(peers.aws.dynamodb, stack.idempotencyTable);
     const event = await receiveEvent(peers.sqs, stack.queues.sms!, { visibilitySeconds: 0 });
     const message = JSON.parse(event.Records[0]!.body) as ChannelMessage;
     const held = await store.claim(message.meta.idempotencyKey, 45_000, Date.now());
@@ -162,7 +162,7 @@ describe("channel handler on moto", () => {
 
   it("waits out quiet hours with SQS delays, without using up receives, and delivers after", async () => {
     const stack = await createStack(peers);
-    await new DynamoDirectory(peers.dynamodb, stack.recipientsTable).put({
+    await new DynamoDirectory(peers.aws.dynamodb, stack.recipientsTable).put({
       id: "cus_night",
       contacts: { phone: "+14155550144" },
       timeZone: "UTC",
@@ -174,7 +174,7 @@ describe("channel handler on moto", () => {
     const commandsBefore = peers.sqsCommands.length;
     const rules = await invoke(peers.sqs, stack.rules, stack.rulesHandler({ now: () => night }));
     expect(rules.response.batchItemFailures).toEqual([]);
-    const queued = peers.sqsCommands.slice(commandsBefore).find((c) => c.command === "SendMessageBatchCommand")!;
+    const queued = peers.sqsCommands.slice(commandsBefore).find((c) => c.action === "SendMessageBatch")!;
     expect(queued.input.Entries).toHaveLength(1);
     expect(queued.input.Entries[0].DelaySeconds).toBe(900);
     const message = JSON.parse(queued.input.Entries[0].MessageBody) as ChannelMessage;
@@ -187,7 +187,7 @@ describe("channel handler on moto", () => {
     const hop = await invoke(peers.sqs, stack.queues.sms!, stack.channelHandler("sms", { now: () => night + 15 * 60_000 }));
     expect(hop.event.Records).toHaveLength(1);
     expect(hop.response.batchItemFailures).toEqual([]);
-    const resent = peers.sqsCommands.slice(before).find((c) => c.command === "SendMessageBatchCommand")!;
+    const resent = peers.sqsCommands.slice(before).find((c) => c.action === "SendMessageBatch")!;
     expect(resent.input.QueueUrl).toBe(stack.queues.sms!.url);
     expect(resent.input.Entries.map((entry: any) => [JSON.parse(entry.MessageBody), entry.DelaySeconds])).toEqual([[message, 900]]);
     expect(await queueCounts(peers.sqs, stack.queues.sms!)).toEqual({ visible: 0, inFlight: 0, delayed: 2 });
@@ -204,7 +204,7 @@ describe("channel handler on moto", () => {
     const good = await createStack(peers);
     await enqueue(good, [{ phone: "+14155550133" }, { phone: "+14155550134" }], "secret");
     const handler = good.channelHandler("sms");
-    const reads = () => peers.secretsCommands.filter((c) => c.command === "GetSecretValueCommand" && c.input.SecretId === good.secretArn).length;
+    const reads = () => peers.secretsCommands.filter((c) => c.action === "GetSecretValue" && c.input.SecretId === good.secretArn).length;
     for (let i = 0; i < 2; i++) expect((await invoke(peers.sqs, good.queues.sms!, handler, { max: 1 })).response.batchItemFailures).toEqual([]);
     expect(delivered("+14155550133") + delivered("+14155550134")).toBe(2);
     expect(reads()).toBe(1);

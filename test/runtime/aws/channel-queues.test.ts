@@ -1,26 +1,30 @@
 /**
  * Sending channel messages with SendMessageBatch on moto_server, which enforces SQS's
  * limits (10 entries, 256 KB a call) as SQS does. moto never reports an entry in
- * `Failed`, so for those cases a middleware on the real client plays SQS answering a
+ * `Failed`, so for those cases a wrapper around the real client plays SQS answering a
  * partial failure; everything else is moto's real answer.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { ChannelMessage } from "../../../handlers/core/ports";
+import type { AwsApi } from "../../../handlers/runtime/aws/aws-json-client";
 import { delaySecondsFor, packBatches, QueueSendError, sendChannelMessages, SQS_MAX_BATCH_BYTES } from "../../../handlers/runtime/aws/channel-queues";
 import { startMoto, type MotoServer } from "../../support/moto";
 import { uniqueKey } from "../conformance/fixture";
-import { createQueue, drain, queueCounts, recordCommands, type TestQueue } from "./aws-fixture";
+import { createQueue, drain, motoAwsClient, queueCounts, recordCalls, type TestQueue } from "./aws-fixture";
 
 let moto: MotoServer;
+/** The tests' own SDK client, for setup and checks. */
 let sqs: SQSClient;
+/** The shims' client, recorded. */
+let api: AwsApi;
 let queue: TestQueue;
-const commands: Array<{ command: string; input: any }> = [];
+const commands: Array<{ action: string; input: any }> = [];
 
 beforeAll(async () => {
   moto = await startMoto();
   sqs = new SQSClient(moto.clientConfig);
-  recordCommands(sqs, commands);
+  api = recordCalls(motoAwsClient(moto, "sqs"), commands);
 });
 afterAll(async () => {
   sqs?.destroy();
@@ -55,32 +59,34 @@ function message(n: number, options: { padding?: number; notBefore?: string; cha
   };
 }
 
-const batchCalls = () => commands.filter((c) => c.command === "SendMessageBatchCommand");
+const batchCalls = () => commands.filter((c) => c.action === "SendMessageBatch");
 const received = async () => (await drain(sqs, queue, 1000)).map((m) => (JSON.parse(m.Body!) as { n: number }).n).sort((a, b) => a - b);
 
-/** Makes the client answer like SQS failing the given entry ids on the first `times` calls (the entries are not sent). */
-function failEntries(client: SQSClient, ids: readonly string[], times: number): void {
+/** The shims' client, answering like SQS failing the given entry ids on the first `times` calls (the entries are not sent). */
+function failEntries(ids: readonly string[], times: number): AwsApi {
+  const real = motoAwsClient(moto, "sqs");
   let calls = 0;
-  client.middlewareStack.add(
-    (next: any) => async (args: any) => {
-      if (args.input.Entries === undefined || calls >= times) return next(args);
-      calls++;
-      const dropped = args.input.Entries.filter((entry: any) => ids.includes(entry.Id));
-      const kept = args.input.Entries.filter((entry: any) => !ids.includes(entry.Id));
-      // SQS refuses an empty batch; with nothing left to send, answer as SQS would have.
-      const result =
-        kept.length > 0 ? await next({ ...args, input: { ...args.input, Entries: kept } }) : { output: { Successful: [], $metadata: {} }, response: {} };
-      result.output.Failed = [...(result.output.Failed ?? []), ...dropped.map((entry: any) => ({ Id: entry.Id, Code: "InternalError", SenderFault: false }))];
-      return result;
+  return recordCalls(
+    {
+      call: async (action, input: any) => {
+        if (action !== "SendMessageBatch" || calls >= times) return real.call(action, input);
+        calls++;
+        const dropped = input.Entries.filter((entry: any) => ids.includes(entry.Id));
+        const kept = input.Entries.filter((entry: any) => !ids.includes(entry.Id));
+        // SQS refuses an empty batch; with nothing left to send, answer as SQS would have.
+        const result: any = kept.length > 0 ? await real.call(action, { ...input, Entries: kept }) : { Successful: [] };
+        result.Failed = [...(result.Failed ?? []), ...dropped.map((entry: any) => ({ Id: entry.Id, Code: "InternalError", SenderFault: false }))];
+        return result;
+      },
     },
-    { step: "initialize", name: `failEntries-${uniqueKey("m")}` },
+    commands,
   );
 }
 
 describe("sendChannelMessages on moto", () => {
   it("packs 25 messages of 60 KB into calls of at most 10 entries and 256 KB, and every one arrives once", async () => {
     const messages = Array.from({ length: 25 }, (_, n) => message(n, { padding: 60_000 }));
-    await sendChannelMessages(sqs, messages, { queueUrlOf: () => queue.url, now: () => NOW });
+    await sendChannelMessages(api, messages, { queueUrlOf: () => queue.url, now: () => NOW });
     const calls = batchCalls();
     // 4 × ~60 KB fit under 256 KB, a fifth does not: 7 calls.
     expect(calls.map((c) => c.input.Entries.length)).toEqual([4, 4, 4, 4, 4, 4, 1]);
@@ -93,7 +99,7 @@ describe("sendChannelMessages on moto", () => {
 
   it("sends small messages ten to a call", async () => {
     await sendChannelMessages(
-      sqs,
+      api,
       Array.from({ length: 23 }, (_, n) => message(n)),
       { queueUrlOf: () => queue.url },
     );
@@ -102,9 +108,7 @@ describe("sendChannelMessages on moto", () => {
   });
 
   it("sends entries SQS reported in Failed again, and only those", async () => {
-    const client = new SQSClient(moto.clientConfig);
-    recordCommands(client, commands);
-    failEntries(client, ["m1", "m3"], 1);
+    const client = failEntries(["m1", "m3"], 1);
     await sendChannelMessages(
       client,
       Array.from({ length: 5 }, (_, n) => message(n)),
@@ -115,13 +119,10 @@ describe("sendChannelMessages on moto", () => {
       ["m1", "m3"],
     ]);
     expect(await received()).toEqual([0, 1, 2, 3, 4]);
-    client.destroy();
   });
 
   it("gives up after the bounded attempts with a TransientError naming the unsent messages; the rest arrive", async () => {
-    const client = new SQSClient(moto.clientConfig);
-    recordCommands(client, commands);
-    failEntries(client, ["m2"], 100);
+    const client = failEntries(["m2"], 100);
     const messages = Array.from({ length: 4 }, (_, n) => message(n));
     const error = await sendChannelMessages(client, messages, { queueUrlOf: () => queue.url, pauseMs: 1, maxAttempts: 3 }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(QueueSendError);
@@ -129,7 +130,6 @@ describe("sendChannelMessages on moto", () => {
     expect((error as QueueSendError).unsent).toEqual([messages[2]]);
     expect(batchCalls()).toHaveLength(3);
     expect(await received()).toEqual([0, 1, 3]);
-    client.destroy();
   });
 
   it("reports a message over 256 KB, a channel without a queue, and a missing queue as unsent, and sends the others", async () => {
@@ -138,7 +138,7 @@ describe("sendChannelMessages on moto", () => {
     const stray = message(2, { channel: "pigeon" });
     const lost = message(3, { channel: "sms" });
     const fine = message(4);
-    const error = (await sendChannelMessages(sqs, [huge, stray, lost, fine], {
+    const error = (await sendChannelMessages(api, [huge, stray, lost, fine], {
       queueUrlOf: (channel) => {
         if (channel === "pigeon") throw new Error("no queue for channel pigeon");
         return channel === "sms" ? `${other.url}-gone` : queue.url;
@@ -156,7 +156,7 @@ describe("sendChannelMessages on moto", () => {
     const late = message(2, { notBefore: new Date(NOW + 8 * 3_600_000).toISOString() });
     const past = message(3, { notBefore: new Date(NOW - 1_000).toISOString() });
     expect([soon, late, past, message(4)].map((m) => delaySecondsFor(m, NOW))).toEqual([601, 900, 0, 0]);
-    await sendChannelMessages(sqs, [soon, late, past], { queueUrlOf: () => queue.url, now: () => NOW });
+    await sendChannelMessages(api, [soon, late, past], { queueUrlOf: () => queue.url, now: () => NOW });
     expect(batchCalls()[0]!.input.Entries.map((entry: any) => entry.DelaySeconds)).toEqual([601, 900, undefined]);
     expect(await queueCounts(sqs, queue)).toEqual({ visible: 1, inFlight: 0, delayed: 2 });
   });

@@ -60,7 +60,7 @@ describe("AWS shims on moto, end to end", () => {
   it("delivers every shipped example from SNS over SMTP, Web Push and the Twilio API", async () => {
     const stack = await createStack(peers);
     const from = peers.deliveries.length;
-    await seedExampleRecipients(new DynamoDirectory(peers.dynamodb, stack.recipientsTable), await peers.sinks.push.createSubscription());
+    await seedExampleRecipients(new DynamoDirectory(peers.aws.dynamodb, stack.recipientsTable), await peers.sinks.push.createSubscription());
 
     const examples = shippedExamples();
     for (const { event } of examples) await stack.publish(event);
@@ -79,7 +79,7 @@ describe("AWS shims on moto, end to end", () => {
     );
     expect(queued).toEqual({ email: 6, push: 2, sms: 4 });
     // The whole batch's messages went out in batched calls, at most 10 entries each.
-    const batches = peers.sqsCommands.slice(commandsBefore).filter((c) => c.command === "SendMessageBatchCommand");
+    const batches = peers.sqsCommands.slice(commandsBefore).filter((c) => c.action === "SendMessageBatch");
     expect(batches.length).toBeGreaterThanOrEqual(3);
     expect(batches.length).toBeLessThan(12);
     for (const batch of batches) expect(batch.input.Entries.length).toBeLessThanOrEqual(10);
