@@ -27,6 +27,12 @@ export class GroupCommit {
         try {
           results[i] = batch[i]!.write();
         } catch (error) {
+          // SQLite rolls the whole transaction back on some errors (SQLITE_FULL, SQLITE_IOERR,
+          // SQLITE_BUSY, SQLITE_NOMEM): every earlier write of the batch is undone, and the
+          // later ones would each commit on their own (autocommit) while their callers were
+          // told they failed; a sink record committed that way made the sender send again
+          // (found by test/chaos/store-failure.test.ts). So the whole batch fails with it.
+          if (!db.connection.inTransaction) throw error;
           // One write's bug (a constraint, a throw in its callback) fails that caller
           // only. A write of several statements must be a `db.transaction` itself: nested,
           // it runs in a savepoint that rolls back on throw, so nothing half-done commits.

@@ -94,6 +94,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   if (recovered > 0) logger.warn({ messages: recovered }, "recovered messages leased by a previous run that did not stop cleanly");
   const directory = new SqliteDirectory(db);
   const idempotency = new SqliteIdempotencyStore(db);
+  // Likewise its idempotency claims: the messages they guard were just released above.
+  const released = idempotency.releaseAllClaims();
+  if (released > 0) logger.warn({ claims: released }, "released idempotency claims of a previous run that did not stop cleanly");
   const limiter = new SqliteFrequencyLimiter(db);
   const eventLog = new SqliteEventLog(db);
   const outcomes = new SqliteOutcomes(db);

@@ -72,6 +72,21 @@ describe("GroupCommit", () => {
     for (const outcome of outcomes) expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
   });
 
+  it("fails the whole batch, with the store error, when SQLite rolls the transaction back (a full disk), and commits none of it", async () => {
+    const group = new GroupCommit(db);
+    const insert = db.prepare<[string]>("INSERT INTO t (v) VALUES (?)");
+    insert.run("before");
+    // A page budget at the current size: SQLite answers SQLITE_FULL as for a full disk, and
+    // undoes the whole transaction, not only the statement.
+    db.connection.pragma(`max_page_count = ${db.connection.pragma("page_count", { simple: true }) as number}`);
+    const outcomes = await Promise.allSettled([group.run(() => insert.run("fits")), group.run(() => insert.run("x".repeat(20_000))), group.run(() => insert.run("small, after"))]);
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected", "rejected"]);
+    for (const outcome of outcomes) expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+    // Nothing a caller was told had failed is in the store (the write after the failure
+    // used to commit on its own, outside the rolled-back transaction).
+    expect(db.connection.prepare("SELECT v FROM t").all()).toEqual([{ v: "before" }]);
+  });
+
   it("flush() commits what is pending at once, so a shutdown leaves nothing behind", async () => {
     const { db: counted, commits } = counting(db);
     const group = new GroupCommit(counted);

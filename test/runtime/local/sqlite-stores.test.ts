@@ -30,6 +30,17 @@ describe("SQLite stores beyond the ports", () => {
     expect((await store.claim("live", 1_000, T0 + 7 * DAY + 20)).state).toBe("in-flight");
   });
 
+  it("releases every live claim at start-up (releaseAllClaims), keeping completed keys", async () => {
+    const store = new SqliteIdempotencyStore(db);
+    const done = await store.claim("done", 1_000, T0);
+    if (done.state !== "claimed") throw new Error("not claimed");
+    await store.complete("done", done.token, { status: "sent", at: "x" }, T0);
+    await store.claim("held-by-the-dead", 60_000, T0);
+    expect(store.releaseAllClaims()).toBe(1);
+    expect((await store.claim("held-by-the-dead", 60_000, T0 + 1)).state).toBe("claimed");
+    expect((await store.claim("done", 1_000, T0 + 1)).state).toBe("completed");
+  });
+
   it("keeps completed keys, recipients, suppressions and windows across a reopen", async () => {
     const store = new SqliteIdempotencyStore(db);
     const claim = await store.claim("k", 1_000, T0);
