@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { validateEvent, type AcceptedEvent } from "../../handlers/core/envelope";
 import { ValidationError } from "../../handlers/core/errors";
 import { SchemaRegistry } from "../../handlers/core/schema-registry";
+import { createConsole } from "../../console/server/console";
 import { startHttpServer } from "../../handlers/runtime/local/http-server";
 import { startLocalRuntime } from "../../handlers/runtime/local/runtime";
 import { schemaSet } from "../../schemas/generated/schema-set";
@@ -52,8 +53,16 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     .description("run the whole fan-out on this machine: durable queues, retries, DLQs, local delivery sinks")
     .action(async () => {
       const runtime = await startLocalRuntime();
-      const http = await startHttpServer(runtime);
+      let webConsole: ReturnType<typeof createConsole>;
+      try {
+        webConsole = createConsole(runtime);
+      } catch (error) {
+        await runtime.stop();
+        throw error;
+      }
+      const http = await startHttpServer(runtime, { extensions: [webConsole] });
       io.err(`herald dev: listening on ${http.url} (data in ${runtime.config.dataDir}/)`);
+      io.err(`  console -> ${webConsole.url}${webConsole.access.token ? (webConsole.access.generated ? "  (not on loopback: the token is required; set HERALD_CONSOLE_TOKEN to choose it)" : "  (token from HERALD_CONSOLE_TOKEN)") : ""}`);
       for (const [name, settings] of runtime.config.channels) {
         io.err(`  ${name.padEnd(6)} -> ${runtime.providers[name] ?? "configured provider"} (concurrency ${settings.concurrency}, ${settings.maxAttempts} attempts)`);
       }
@@ -362,9 +371,12 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 async function call(base: string, method: string, path: string, body?: unknown, contentType = "application/json"): Promise<unknown> {
   let response: Response;
   try {
+    // A runtime bound off loopback wants the token on its API (see console/server/console.ts).
+    const token = process.env.HERALD_CONSOLE_TOKEN;
     response = await fetch(`${base}${path}`, {
       method,
-      ...(body !== undefined ? { body: JSON.stringify(body), headers: { "content-type": contentType } } : {}),
+      headers: { ...(body !== undefined ? { "content-type": contentType } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (error) {
     throw new UsageError(`cannot reach the local runtime at ${base} (${(error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message}); start it with \`npm start\``);

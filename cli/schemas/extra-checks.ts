@@ -1,5 +1,5 @@
 import { channelRegistry } from "../../handlers/channels";
-import { compileRules } from "../../handlers/core/evaluate";
+import { compileRules, type CompiledRule } from "../../handlers/core/evaluate";
 import type { ChannelAdapter } from "../../handlers/core/ports";
 import { pointerSegments, rulePointers, type Rule } from "../../handlers/core/rules";
 import { schemaHasPath } from "../../handlers/core/schema-paths";
@@ -34,12 +34,7 @@ export function ruleReferenceCheck(rules: readonly Rule[], channels: ReadonlyMap
         problems.push({ file, message: `rule "${rule.name}" is for event type "${rule.eventType}", which has no schema`, hint: "add the schema or fix the type" });
         continue;
       }
-      const reads = [
-        ...rulePointers(rule).map((pointer) => ({ path: pointerSegments(pointer), where: `pointer ${pointer}` })),
-        ...templateVariablePaths(templates)
-          .filter((variable) => variable.path[0] === "data")
-          .map((variable) => ({ path: variable.path.slice(1), where: `${variable.channel} ${variable.part} template (${variable.locale})` })),
-      ];
+      const reads = ruleReads({ rule, templates });
       for (const version of rule.versions) {
         const schema = entry.versions[version];
         if (!schema) {
@@ -61,4 +56,14 @@ export function ruleReferenceCheck(rules: readonly Rule[], channels: ReadonlyMap
     }
     return problems;
   };
+}
+
+/** Every event data field a rule reads (path from `data`), and where: its condition and recipient pointers, its templates. */
+export function ruleReads({ rule, templates }: Pick<CompiledRule, "rule" | "templates">): Array<{ path: string[]; where: string }> {
+  return [
+    ...rulePointers(rule).map((pointer) => ({ path: pointerSegments(pointer), where: `pointer ${pointer}` })),
+    ...templateVariablePaths(templates)
+      .filter((variable) => variable.path[0] === "data")
+      .map((variable) => ({ path: variable.path.slice(1), where: `${variable.channel} ${variable.part} template (${variable.locale})` })),
+  ];
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHttpServer } from "../../handlers/runtime/local/http-server";
+import { startHttpServer, type HttpExtension } from "../../handlers/runtime/local/http-server";
 import type { Logger } from "../../handlers/core/ports";
 import { createLogger } from "../../handlers/runtime/local/logger";
 import { startLocalRuntime, type LocalRuntime } from "../../handlers/runtime/local/runtime";
@@ -17,14 +17,20 @@ export interface TestRuntime {
   stop(): Promise<void>;
 }
 
-/** `logger` replaces the silent default (the security suite reads what the runtime logs). */
-export async function startTestRuntime(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestRuntime> {
+/**
+ * `logger` replaces the silent default (the security suite reads what the runtime logs);
+ * `extensions` mounts routes beside the API (the console tests mount the console).
+ */
+export async function startTestRuntime(
+  env: Record<string, string> = {},
+  options: { logger?: Logger; extensions?: (runtime: LocalRuntime) => HttpExtension[] } = {},
+): Promise<TestRuntime> {
   const dataDir = mkdtempSync(join(tmpdir(), "herald-runtime-"));
   const runtime = await startLocalRuntime({
     env: { HERALD_PORT: "0", HERALD_DATA_DIR: dataDir, HERALD_POLL_MS: "20", HERALD_RETRY_BASE_MS: "20", HERALD_RETRY_CAP_MS: "200", ...env },
     logger: options.logger ?? createLogger({ level: "silent" }),
   });
-  const http = await startHttpServer(runtime);
+  const http = await startHttpServer(runtime, { extensions: options.extensions?.(runtime) ?? [] });
   const request = async (method: string, path: string, body?: unknown, contentType = "application/json") => {
     const response = await fetch(`${http.url}${path}`, {
       method,

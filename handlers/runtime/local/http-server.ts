@@ -30,9 +30,22 @@ class HttpError extends Error {
   }
 }
 
-export async function startHttpServer(runtime: LocalRuntime): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+/**
+ * Routes mounted beside the API (the console). `handle` answers a request and returns
+ * true, returns a path to serve from the API instead (a token-checked alias of a `/v1`
+ * route), or returns false to leave it to the API. `close` ends long-lived responses.
+ */
+export interface HttpExtension {
+  handle(request: IncomingMessage, response: ServerResponse, url: URL): boolean | string | Promise<boolean | string>;
+  /** Told where the server listens, once it does. */
+  listening?(url: string): void;
+  close?(): void;
+}
+
+export async function startHttpServer(runtime: LocalRuntime, options: { extensions?: readonly HttpExtension[] } = {}): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const extensions = options.extensions ?? [];
   const server = createServer((request, response) => {
-    handle(runtime, request, response).catch((error: unknown) => {
+    dispatch(runtime, extensions, request, response).catch((error: unknown) => {
       if (error instanceof HttpError) return send(response, error.status, error.body, error.headers);
       if (isStoreUnavailable(error)) return send(response, 503, { error: "store-unavailable", message: "the local store cannot be written; nothing was accepted" }, { "retry-after": "5" });
       runtime.logger.error({ error: (error as Error).message, path: request.url }, "request failed");
@@ -48,19 +61,30 @@ export async function startHttpServer(runtime: LocalRuntime): Promise<{ server: 
   const { port } = server.address() as AddressInfo;
   const url = `http://${runtime.config.host.includes(":") ? `[${runtime.config.host}]` : runtime.config.host}:${port}`;
   runtime.setPublicUrl(url);
+  for (const extension of extensions) extension.listening?.(url);
   return {
     server,
     url,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const extension of extensions) extension.close?.();
         server.close(() => resolve());
         server.closeIdleConnections();
       }),
   };
 }
 
-async function handle(runtime: LocalRuntime, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function dispatch(runtime: LocalRuntime, extensions: readonly HttpExtension[], request: IncomingMessage, response: ServerResponse): Promise<void> {
   const url = new URL(request.url ?? "/", "http://localhost");
+  for (const extension of extensions) {
+    const answer = await extension.handle(request, response, url);
+    if (answer === true) return;
+    if (typeof answer === "string") return handle(runtime, request, response, new URL(`${answer}${url.search}`, url));
+  }
+  return handle(runtime, request, response, url);
+}
+
+async function handle(runtime: LocalRuntime, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
   const method = request.method ?? "GET";
   const path = url.pathname;
   const route = `${method} ${path}`;
@@ -95,6 +119,7 @@ async function handle(runtime: LocalRuntime, request: IncomingMessage, response:
     const ids = Array.isArray(body?.ids) ? body!.ids.filter((id): id is number => Number.isInteger(id)) : undefined;
     const redriven = runtime.queues.redrive(queue, ids);
     for (const worker of runtime.workers.values()) worker.notify();
+    runtime.changes.emit({ kind: "redriven", ...(queue ? { queue } : {}), count: redriven });
     return send(response, 200, { redriven });
   }
 
@@ -168,6 +193,7 @@ async function ingest(runtime: LocalRuntime, request: IncomingMessage, response:
     if (duplicates.length > 0) runtime.eventLog.bump("duplicate", duplicates.length);
   })();
   runtime.notifyIngest();
+  if (fresh.length > 0 && runtime.changes.observed) runtime.changes.emit({ kind: "ingested", events: fresh });
   send(response, 202, { accepted: fresh, duplicates });
 }
 

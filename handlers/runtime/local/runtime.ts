@@ -19,6 +19,7 @@ import { SchemaRegistry } from "../../core/schema-registry";
 import type { SchemaSet } from "../../core/schema-set";
 import { rules as shippedRules } from "../../rules";
 import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
+import { RuntimeChanges } from "./changes";
 import { readLocalConfig, type LocalConfig } from "./config";
 import { databasePath, openDatabase, type Database } from "./database";
 import { lockDataDir } from "./data-dir-lock";
@@ -68,6 +69,8 @@ export interface LocalRuntime {
   readonly unsubscribeSecret: string;
   readonly workers: ReadonlyMap<string, QueueWorker<any>>;
   readonly logger: Logger;
+  /** What happens, for watchers (the console's live updates). */
+  readonly changes: RuntimeChanges;
   /** Wakes the rules worker after an ingest committed. */
   notifyIngest(): void;
   /** Where the HTTP server listens, once it does: unsubscribe links point there. */
@@ -106,7 +109,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   // Sinks: each started unless a real provider is configured for its channel.
   // The sink acknowledges a delivery once this promise resolves, i.e. once it committed.
   const commits = groupCommitFor(db);
-  const record = (delivery: Parameters<typeof inbox.record>[0]) => commits.run(() => inbox.record(delivery));
+  const changes = new RuntimeChanges();
+  const record = (delivery: Parameters<typeof inbox.record>[0]) =>
+    commits.run(() => inbox.record(delivery)).then(() => {
+      if (changes.observed) changes.emit({ kind: "delivered", channel: delivery.channel });
+    });
   const vapid = {
     publicKey: env.HERALD_VAPID_PUBLIC_KEY ?? secrets.vapid.publicKey,
     privateKey: env.HERALD_VAPID_PRIVATE_KEY ?? secrets.vapid.privateKey,
@@ -205,6 +212,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       }
       const log = childLogger(logger, { eventId: result.event.id, eventSource: result.event.source });
       log.info({ type: result.event.type, version: result.version, rules: result.matchedRules, messages: result.messages.length }, "event evaluated");
+      if (changes.observed) changes.emit({ kind: "evaluated", eventSource: result.event.source, eventId: result.event.id, rules: result.matchedRules, messages: result.messages.length });
       const records: OutcomeRecord[] = result.outcomes.map((outcome) => ({ ...outcome, eventSource: result.event.source, eventId: result.event.id, at: now }));
       const items = result.messages.map((msg) => ({
         queue: msg.meta.channel,
@@ -247,6 +255,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           const log = childLogger(logger, { eventId: msg.meta.eventId, channel: adapter.name, attempt: message.attempt });
           const outcome = await deliver(msg, message.attempt, context);
           const at = Date.now();
+          if (changes.observed) {
+            const error = outcome.status === "failed" || outcome.status === "retry" ? `${outcome.error.code}: ${outcome.error.message}` : undefined;
+            changes.emit({ kind: "attempt", channel: adapter.name, eventSource: base.eventSource, eventId: base.eventId, idempotencyKey: base.idempotencyKey, attempt: message.attempt, result: outcome.status, at, ...(error ? { error } : {}) });
+          }
           switch (outcome.status) {
             case "sent":
               log.info({ address: maskAddress(adapter.addressOf(msg)), providerMessageId: outcome.providerMessageId }, "sent");
@@ -276,6 +288,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
                 onDeadLetter: () => {
                   log.error({ code: outcome.error.code, attempts: message.attempt }, "dead-lettered after maxAttempts");
                   outcomes.append([{ ...base, status: "dead-lettered", reason: outcome.error.code, detail: outcome.error.message, at }]);
+                  if (changes.observed) changes.emit({ kind: "attempt", channel: adapter.name, eventSource: base.eventSource, eventId: base.eventId, idempotencyKey: base.idempotencyKey, attempt: message.attempt, result: "dead-lettered", at, error: `${outcome.error.code}: ${outcome.error.message}` });
                 },
               };
             }
@@ -304,6 +317,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     unsubscribeSecret: secrets.unsubscribeSecret,
     workers,
     logger,
+    changes,
     notifyIngest: () => rulesWorker.notify(),
     setPublicUrl: (url) => {
       unsubscribe.baseUrl = `${url}/v1/unsubscribe`;
