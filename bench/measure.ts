@@ -12,6 +12,20 @@ export interface Figure {
   /** The goal an issue set, when there is one, e.g. ">= 50000". */
   readonly goal?: string;
   readonly met?: boolean;
+  /** For a side-by-side ratio (unit "x"): the ids of the two figures divided, numerator first. */
+  readonly of?: readonly [string, string];
+  /** Why there is no value (value is NaN): a peer is missing, or the suite failed. */
+  readonly skipped?: string;
+}
+
+/** A side-by-side ratio of two figures measured in the same run. */
+export function ratio(id: string, label: string, numerator: Figure, denominator: Figure, goal?: { goal: string; met: boolean }): Figure {
+  return { id, label, value: numerator.value / denominator.value, unit: "x", of: [numerator.id, denominator.id], ...goal };
+}
+
+/** A row that says what could not be measured and why, instead of a number. */
+export function skipped(id: string, label: string, reason: string): Figure {
+  return { id, label, value: Number.NaN, unit: "", skipped: reason };
 }
 
 export interface Suite {
@@ -30,6 +44,18 @@ export async function repeat(repeats: number, once: () => Promise<number>): Prom
   const values: number[] = [];
   for (let i = 0; i < repeats; i += 1) values.push(await once());
   return { value: median(values), spread: [Math.min(...values), Math.max(...values)] };
+}
+
+/** Runs `once` `repeats` times; per field, the median with the smallest and largest run. */
+export async function repeatRuns<T extends Record<string, number>>(repeats: number, once: () => Promise<T>): Promise<{ [K in keyof T]: { value: number; spread: [number, number] } }> {
+  const runs: T[] = [];
+  for (let i = 0; i < repeats; i += 1) runs.push(await once());
+  return Object.fromEntries(
+    Object.keys(runs[0]!).map((key) => {
+      const values = runs.map((run) => run[key]!);
+      return [key, { value: median(values), spread: [Math.min(...values), Math.max(...values)] }];
+    }),
+  ) as { [K in keyof T]: { value: number; spread: [number, number] } };
 }
 
 /**

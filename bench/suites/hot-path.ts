@@ -15,7 +15,7 @@ import type { Condition } from "../../handlers/core/rules";
 import { SchemaRegistry } from "../../handlers/core/schema-registry";
 import { rules } from "../../handlers/rules";
 import { schemaSet } from "../../schemas/generated/schema-set";
-import { repeat, throughput, type Figure, type Suite } from "../measure";
+import { ratio, repeat, throughput, type Figure, type Suite } from "../measure";
 
 const subscription = {
   endpoint: "https://push.example.net/send/abc123",
@@ -48,7 +48,7 @@ function toEngineCondition(condition: Condition): NestedCondition {
 export const hotPath: Suite = {
   name: "hot path",
   async run({ quick }) {
-    const ms = quick ? 600 : 2000;
+    const ms = quick ? 400 : 2000;
     const repeats = quick ? 3 : 5;
     const registry = new SchemaRegistry(schemaSet);
     const compiled = compileRules(rules, channelRegistry());
@@ -111,14 +111,18 @@ export const hotPath: Suite = {
     const jre = () => throughput(ms, (i) => engine.run({ type: probes[i % probes.length].type, data: probes[i % probes.length].data }), 100);
     const matchOurs = await repeat(repeats, ours);
     const matchTheirs = await repeat(repeats, jre);
-    const figures: Figure[] = [
-      { id: "hot-path.events-per-second", label: "validate + rules + render, 1 recipient x 3 channels", value: endToEnd.value, unit: "events/s", spread: endToEnd.spread, goal: ">= 50000", met: endToEnd.value >= 50_000 },
-      { id: "hot-path.floor-events-per-second", label: "floor: parse + 5 validations + 3 keys, nothing else", value: floor.value, unit: "events/s", spread: floor.spread },
-      { id: "hot-path.match-per-second", label: "rule matching alone (herald)", value: matchOurs.value, unit: "events/s", spread: matchOurs.spread },
-      { id: "hot-path.match-per-second.json-rules-engine", label: "rule matching alone (json-rules-engine 7.3)", value: matchTheirs.value, unit: "events/s", spread: matchTheirs.spread },
-      { id: "hot-path.match-ratio", label: "herald / json-rules-engine, rule matching", value: matchOurs.value / matchTheirs.value, unit: "x", goal: "> 1", met: matchOurs.value > matchTheirs.value },
+    const full: Figure = { id: "hot-path.events-per-second", label: "validate + rules + render, 1 recipient x 3 channels", value: endToEnd.value, unit: "events/s", spread: endToEnd.spread, goal: ">= 50000", met: endToEnd.value >= 50_000 };
+    const floorFigure: Figure = { id: "hot-path.floor-events-per-second", label: "floor: parse + 5 validations + 3 keys, nothing else", value: floor.value, unit: "events/s", spread: floor.spread };
+    const ourMatch: Figure = { id: "hot-path.match-per-second", label: "rule matching alone (herald)", value: matchOurs.value, unit: "events/s", spread: matchOurs.spread };
+    const theirMatch: Figure = { id: "hot-path.match-per-second.json-rules-engine", label: "rule matching alone (json-rules-engine 7.3)", value: matchTheirs.value, unit: "events/s", spread: matchTheirs.spread };
+    return [
+      full,
+      floorFigure,
+      ratio("hot-path.ratio-vs-floor", "herald hot path / its floor", full, floorFigure),
+      ourMatch,
+      theirMatch,
+      ratio("hot-path.match-ratio", "herald / json-rules-engine, rule matching", ourMatch, theirMatch, { goal: "> 1", met: matchOurs.value > matchTheirs.value }),
     ];
-    return figures;
   },
 };
 
