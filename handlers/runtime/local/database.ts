@@ -233,6 +233,8 @@ export const MIGRATIONS: readonly string[] = [
 export interface OpenOptions {
   /** Hold the file lock for the connection's lifetime (one process owns the store). */
   exclusive?: boolean;
+  /** Leave WAL checkpoints to the caller (see checkpointer.ts) instead of SQLite's automatic ones. */
+  readonly manualCheckpoints?: boolean;
   /** Open without writing (no directory, no migrations): `herald status` on a live file. */
   readonly readonly?: boolean;
   /** How long a statement waits for another connection's write lock. Default 5 s. */
@@ -316,6 +318,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
         // The journal mode is stored in the file; setting it needs a write lock.
         db.pragma("journal_mode = WAL");
         db.pragma("synchronous = NORMAL");
+        if (options.manualCheckpoints) db.pragma("wal_autocheckpoint = 0");
         if (options.exclusive) {
           // The runtime is the store's only user (the CLI goes through its HTTP API), so
           // it keeps the file lock for good instead of taking it on every commit: most of

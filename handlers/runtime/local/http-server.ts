@@ -192,7 +192,7 @@ async function ingest(runtime: LocalRuntime, request: IncomingMessage, response:
     if (fresh.length > 0) runtime.eventLog.bump("accepted", fresh.length);
     if (duplicates.length > 0) runtime.eventLog.bump("duplicate", duplicates.length);
   })();
-  runtime.notifyIngest();
+  runtime.notifyIngest(fresh.length);
   if (fresh.length > 0 && runtime.changes.observed) runtime.changes.emit({ kind: "ingested", events: fresh });
   send(response, 202, { accepted: fresh, duplicates });
 }

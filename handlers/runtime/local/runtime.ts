@@ -20,6 +20,7 @@ import type { SchemaSet } from "../../core/schema-set";
 import { rules as shippedRules } from "../../rules";
 import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
 import { RuntimeChanges } from "./changes";
+import { Checkpointer } from "./checkpointer";
 import { readLocalConfig, type LocalConfig } from "./config";
 import { databasePath, openDatabase, type Database } from "./database";
 import { lockDataDir } from "./data-dir-lock";
@@ -71,8 +72,8 @@ export interface LocalRuntime {
   readonly logger: Logger;
   /** What happens, for watchers (the console's live updates). */
   readonly changes: RuntimeChanges;
-  /** Wakes the rules worker after an ingest committed. */
-  notifyIngest(): void;
+  /** After an ingest of `events` committed: wakes the rules worker, and tells the checkpointer a burst may be arriving. */
+  notifyIngest(events?: number): void;
   /** Where the HTTP server listens, once it does: unsubscribe links point there. */
   setPublicUrl(url: string): void;
   /** Stops taking work, finishes what is in flight, closes sinks, senders and the store. */
@@ -90,7 +91,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   mkdirSync(config.dataDir, { recursive: true });
   const unlock = lockDataDir(config.dataDir);
-  const db = openDatabase(databasePath(config.dataDir), { exclusive: true });
+  const db = openDatabase(databasePath(config.dataDir), { exclusive: true, manualCheckpoints: true });
   const queues = new SqliteQueues(db);
   // Alone on this store (the lock says so): leases found now belong to a process that died.
   const recovered = queues.releaseAllLeases();
@@ -109,6 +110,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   // Sinks: each started unless a real provider is configured for its channel.
   // The sink acknowledges a delivery once this promise resolves, i.e. once it committed.
   const commits = groupCommitFor(db);
+  const checkpointer = new Checkpointer(db);
+  checkpointer.start();
   const changes = new RuntimeChanges();
   const record = (delivery: Parameters<typeof inbox.record>[0]) =>
     commits.run(() => inbox.record(delivery)).then(() => {
@@ -132,6 +135,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       onError: (error) => logger.warn({ error: error.message }, "local sink error"),
     });
   } catch (error) {
+    checkpointer.stop();
     db.close();
     unlock();
     throw error;
@@ -169,6 +173,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       senderThread = await startSendersInWorker({ channels: [...channels.keys()], env: channelEnv, logger, debug: /^(debug|trace)$/.test(env.HERALD_LOG_LEVEL ?? "") });
     } catch (error) {
       await sinkWorker.close();
+      checkpointer.stop();
       db.close();
       unlock();
       throw error;
@@ -318,7 +323,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     workers,
     logger,
     changes,
-    notifyIngest: () => rulesWorker.notify(),
+    notifyIngest: (events = 1) => {
+      checkpointer.noteIngest(events);
+      rulesWorker.notify();
+    },
     setPublicUrl: (url) => {
       unsubscribe.baseUrl = `${url}/v1/unsubscribe`;
     },
@@ -332,6 +340,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await senderThread?.close();
       await sinkWorker.close();
       commits.flush();
+      checkpointer.stop();
       db.close();
       unlock();
     },
