@@ -2,6 +2,7 @@
  * What the cloud commands (`publish`, `dlq`) report, whichever the cloud: they print it
  * the same way for every `--target`.
  */
+import type { AcceptedEvent } from "../handlers/core/envelope";
 import { HeraldError } from "../handlers/core/errors";
 
 /** One event the topic stored. */
@@ -58,4 +59,13 @@ export function parseIfJson(body: string): unknown {
 /** `dlq show` found no message with that id; exit code 1. */
 export class DeadLetterNotFound extends HeraldError {
   readonly code = "dead-letter-not-found";
+}
+
+/**
+ * The attributes every target publishes an event with: `type` and `version` (SNS message
+ * attributes, Pub/Sub attributes, Service Bus application properties), so a
+ * subscription filter (`type = "order.shipped"`) works without decoding the data.
+ */
+export function eventAttributes(accepted: AcceptedEvent): Record<string, string> {
+  return { type: accepted.event.type, version: String(accepted.version) };
 }

@@ -16,7 +16,7 @@ import type { AcceptedEvent } from "../../handlers/core/envelope";
 import { HeraldError } from "../../handlers/core/errors";
 import { REJECTED_SUFFIX } from "../../handlers/runtime/azure/env";
 import type { MessageBatchPort, OutgoingMessage, QueueSenderPort } from "../../handlers/runtime/azure/sender";
-import type { PublishedEvent, PublishOutcome, UnpublishedEvent } from "../cloud-output";
+import { eventAttributes, type PublishedEvent, type PublishOutcome, type UnpublishedEvent } from "../cloud-output";
 import { UsageError } from "../usage-error";
 
 /** Environment variable with a Service Bus connection string (an emulator, or a namespace with SAS auth on). */
@@ -99,11 +99,6 @@ export function cliErrorFromAzure(error: unknown, doing: string): unknown {
   return new AzureCallError(`${doing}: ${typeof code === "string" ? `${code}: ` : ""}${error.message.split("\n")[0]}`, { cause: error });
 }
 
-/** Application properties of an event, as the other clouds' attributes: for subscription filters and triage. */
-export function eventProperties(accepted: AcceptedEvent): Record<string, string> {
-  return { type: accepted.event.type, version: String(accepted.version) };
-}
-
 /**
  * Publishes every event to `topic` in batches as large as Service Bus accepts. The
  * message id is the event id: the topic's duplicate detection drops a second publish of
@@ -132,7 +127,7 @@ export async function publishToTopic(
           contentType: "application/cloudevents+json",
           messageId: accepted.event.id,
           subject: accepted.event.type,
-          applicationProperties: eventProperties(accepted),
+          applicationProperties: eventAttributes(accepted),
         };
         if (batch.tryAddMessage(message)) {
           next++;

@@ -7,7 +7,7 @@
  */
 import type { PubSub } from "@google-cloud/pubsub";
 import type { AcceptedEvent } from "../../handlers/core/envelope";
-import type { PublishedEvent, PublishOutcome, UnpublishedEvent } from "../cloud-output";
+import { eventAttributes, type PublishedEvent, type PublishOutcome, type UnpublishedEvent } from "../cloud-output";
 import { grpcDetails, grpcStatusOf } from "./settings";
 
 /** Messages per Publish call (Pub/Sub allows 1,000 and 10 MB; events are at most a few hundred KB). */
@@ -23,14 +23,6 @@ const STOPPING_STATUSES = new Set(["NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTI
 
 export type { PublishedEvent, PublishOutcome, UnpublishedEvent } from "../cloud-output";
 
-/**
- * The attributes of an event: the same `type` and `version` the SNS message attributes
- * carry on AWS, so a subscription filter (`attributes.type = "order.shipped"`) works
- * without decoding the data.
- */
-export function eventAttributes(accepted: AcceptedEvent): Record<string, string> {
-  return { type: accepted.event.type, version: String(accepted.version) };
-}
 
 /** Publishes every event (data: the CloudEvent JSON) to `topicName`; never throws for a refused message. */
 export async function publishEvents(
