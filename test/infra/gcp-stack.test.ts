@@ -6,12 +6,20 @@
 import { describe, expect, it } from "vitest";
 import { channels } from "../../handlers/channels";
 import { previewProgram, type PreviewResource, type PreviewResult } from "../../infra/preview";
+import { checkGuardrails, type StackResource } from "../../infra/policy/rules";
 import { declareStack, planStack } from "../../infra/stack";
+import { pager } from "./fixtures/pager-channel";
 
-async function stack(config: Record<string, unknown> = {}): Promise<PreviewResult> {
+async function stack(config: Record<string, unknown> = {}, options: { pager?: boolean } = {}): Promise<PreviewResult> {
   const values: Record<string, string> = { "herald:cloud": "gcp", "herald:region": "europe-west1" };
   for (const [key, value] of Object.entries(config)) values[`herald:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
-  return previewProgram(values, () => planStack(channels), declareStack, "herald:secrets" in values ? ["herald:secrets"] : []);
+  const adapters = options.pager ? [...channels, pager] : channels;
+  return previewProgram(
+    values,
+    () => planStack(adapters, options.pager ? { channelSources: { pager: { file: "test/infra/fixtures/pager-channel.ts", exportName: "pager" } } } : {}),
+    declareStack,
+    "herald:secrets" in values ? ["herald:secrets"] : [],
+  );
 }
 
 const ofType = (result: PreviewResult, type: string) => result.resources.filter((r) => r.type === `gcp:${type}`);
@@ -88,6 +96,21 @@ describe("the GCP stack under mocks", { timeout: 60_000 }, () => {
     const object = named(withSecrets, "storage/bucketObject:BucketObject", "herald-sms").inputs as any;
     expect(object.name).toMatch(/^sms-[0-9a-f]{32}\.zip$/);
     expect(Object.keys(object.source.archive).sort()).toEqual(["index.js", "index.js.map", "package.json"]);
+  });
+
+  it("gives a fourth channel module its topic, push subscription, DLQ, function, account, grants and alert", async () => {
+    const withPager = await stack({}, { pager: true });
+    named(withPager, "pubsub/topic:Topic", "herald-pager");
+    named(withPager, "pubsub/topic:Topic", "herald-pager-dlq");
+    const subscription = named(withPager, "pubsub/subscription:Subscription", "herald-pager").inputs as any;
+    expect(subscription.deadLetterPolicy.deadLetterTopic).toBe(named(withPager, "pubsub/topic:Topic", "herald-pager-dlq").identifiers.id);
+    named(withPager, "cloudfunctionsv2/function:Function", "herald-pager");
+    named(withPager, "serviceaccount/account:Account", "herald-pager");
+    named(withPager, "pubsub/topicIAMMember:TopicIAMMember", "herald-rules-publishes-pager");
+    named(withPager, "monitoring/alertPolicy:AlertPolicy", "herald-pager-dlq-depth");
+    const secretKeys = [...new Set([...channels, pager].flatMap((c) => c.secretConfigKeys ?? []))];
+    const resources: StackResource[] = withPager.resources.map((r) => ({ type: r.type, name: r.name, props: { ...r.inputs, ...r.identifiers } }));
+    expect(checkGuardrails(resources, secretKeys)).toEqual([]);
   });
 
   it("fails early without a region", async () => {
