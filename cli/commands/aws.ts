@@ -20,7 +20,6 @@ import { publishEvents, SNS_BATCH_ENTRIES } from "../aws/sns-publish";
 import { peekMessages, redrive, type PeekedMessage } from "../aws/sqs-dlq";
 import type { CliIo } from "../io";
 import { DLQ_LIST_LIMIT, DLQ_SHOW_SEARCH_LIMIT, MAX_FAILURE_LINES, DeadLetterNotFound, firstLine, parseIfJson } from "../cloud-output";
-import { flagsGiven } from "../target";
 import { UsageError } from "../usage-error";
 
 
@@ -37,10 +36,6 @@ export const AWS_OPTION = {
   region: ["--region <region>", "aws: region (default: the resource's, then $AWS_REGION)"],
 } as const satisfies Record<string, readonly [string, string]>;
 
-/** The AWS-only flags present in parsed options (for `chooseTarget`). */
-export function awsFlagsGiven(options: object): string[] {
-  return flagsGiven(AWS_OPTION, options);
-}
 
 /** Options of `herald publish --target aws`. */
 export interface AwsPublishOptions extends AwsConnectionOptions {

@@ -9,7 +9,6 @@ import { cliErrorFromAzure, peekDeadLetters, publishToTopic, redriveDeadLetters,
 import { DLQ_LIST_LIMIT, DLQ_SHOW_SEARCH_LIMIT, MAX_FAILURE_LINES, DeadLetterNotFound, firstLine, parseIfJson } from "../cloud-output";
 import type { CliIo } from "../io";
 import { resolveStackSetting, StackOutputs } from "../stack-outputs";
-import { flagsGiven } from "../target";
 import { UsageError } from "../usage-error";
 
 /** Environment variable with the entry topic's address, `<namespace>.servicebus.windows.net/<topic>`. */
@@ -21,9 +20,6 @@ export const AZURE_OPTION = {
   queueAddress: ["--queue-address <address>", "azure: the channel's queue, <namespace>.servicebus.windows.net/<queue> (default: $HERALD_QUEUE_<CHANNEL>, then the stack output queueUrls)"],
 } as const satisfies Record<string, readonly [string, string]>;
 
-export function azureFlagsGiven(options: object): string[] {
-  return flagsGiven(AZURE_OPTION, options);
-}
 
 export interface AzurePublishOptions {
   readonly topicAddress?: string;

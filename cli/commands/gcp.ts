@@ -19,7 +19,6 @@ import {
 } from "../gcp/settings";
 import type { CliIo } from "../io";
 import { DLQ_LIST_LIMIT, DLQ_SHOW_SEARCH_LIMIT, MAX_FAILURE_LINES, DeadLetterNotFound, firstLine, parseIfJson } from "../cloud-output";
-import { flagsGiven } from "../target";
 import { StackOutputs } from "../stack-outputs";
 import { UsageError } from "../usage-error";
 
@@ -35,10 +34,6 @@ export const GCP_OPTION = {
   project: ["--project <id>", "gcp: project for short names (default: the one in a full name, then GOOGLE_CLOUD_PROJECT)"],
 } as const satisfies Record<string, readonly [string, string]>;
 
-/** The GCP-only flags present in parsed options (for `chooseTarget`). */
-export function gcpFlagsGiven(options: object): string[] {
-  return flagsGiven(GCP_OPTION, options);
-}
 
 /** Options of `herald publish --target gcp`. */
 export interface GcpPublishOptions extends GcpConnectionOptions {

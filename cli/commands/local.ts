@@ -8,11 +8,10 @@ import { startHttpServer } from "../../handlers/runtime/local/http-server";
 import { startLocalRuntime } from "../../handlers/runtime/local/runtime";
 import { schemaSet } from "../../schemas/generated/schema-set";
 import type { CliIo } from "../io";
-import { chooseTarget } from "../target";
+import { chooseTarget, flagsGiven } from "../target";
 import { UsageError } from "../usage-error";
 import {
   AWS_OPTION,
-  awsFlagsGiven,
   listAwsDeadLetters,
   publishToAws,
   redriveAwsDeadLetters,
@@ -22,7 +21,6 @@ import {
 } from "./aws";
 import {
   GCP_OPTION,
-  gcpFlagsGiven,
   listGcpDeadLetters,
   publishToGcp,
   redriveGcpDeadLetters,
@@ -32,7 +30,6 @@ import {
 } from "./gcp";
 import {
   AZURE_OPTION,
-  azureFlagsGiven,
   listAzureDeadLetters,
   publishToAzure,
   redriveAzureDeadLetters,
@@ -185,17 +182,13 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
 
   const REDRIVE_CHUNK = 500;
   const dlq = program.command("dlq").description("inspect and redrive dead-lettered messages");
-  dlq
-    .command("list")
-    .option("--channel <channel>", "only this channel's DLQ (or rules); required with a cloud --target")
-    .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "local, aws, gcp or azure", "local")
-    .option(...AWS_OPTION.queueUrl)
-    .option(...AWS_OPTION.endpointUrl)
-    .option(...AWS_OPTION.region)
-    .option(...GCP_OPTION.subscription)
-    .option(...GCP_OPTION.project)
-    .option(...AZURE_OPTION.queueAddress)
+  cloudDlqOptions(
+    dlq
+      .command("list")
+      .option("--channel <channel>", "only this channel's DLQ (or rules); required with a cloud --target")
+      .option("--url <url>", "local runtime URL", DEFAULT_URL)
+      .option("--target <target>", "local, aws, gcp or azure", "local"),
+  )
     .option("--json", "machine-readable output")
     .action(async (options: { channel?: string; url: string; target: string; json?: boolean } & AwsDlqOptions & GcpDlqOptions & AzureDlqOptions) => {
       const target = chooseTarget(options.target, cloudFlagsGiven(options));
@@ -209,18 +202,14 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
       else for (const d of deadLetters) io.out(`${String(d.id).padStart(6)}  ${d.queue.padEnd(6)}  ${d.attempts} attempts  ${new Date(d.deadLetteredAtMs).toISOString()}  ${d.lastError ?? ""}`);
       setExit(0);
     });
-  dlq
-    .command("show")
-    .argument("<id>", "dead letter id (with --target aws: the SQS message id; gcp: the Pub/Sub message id; azure: the Service Bus message id)")
-    .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "local, aws, gcp or azure", "local")
-    .option("--channel <channel>", "aws, gcp, azure: the channel whose DLQ holds it")
-    .option(...AWS_OPTION.queueUrl)
-    .option(...AWS_OPTION.endpointUrl)
-    .option(...AWS_OPTION.region)
-    .option(...GCP_OPTION.subscription)
-    .option(...GCP_OPTION.project)
-    .option(...AZURE_OPTION.queueAddress)
+  cloudDlqOptions(
+    dlq
+      .command("show")
+      .argument("<id>", "dead letter id (with --target aws: the SQS message id; gcp: the Pub/Sub message id; azure: the Service Bus message id)")
+      .option("--url <url>", "local runtime URL", DEFAULT_URL)
+      .option("--target <target>", "local, aws, gcp or azure", "local")
+      .option("--channel <channel>", "aws, gcp, azure: the channel whose DLQ holds it"),
+  )
     .action(async (id: string, options: { url: string; target: string } & AwsDlqOptions & GcpDlqOptions & AzureDlqOptions) => {
       const target = chooseTarget(options.target, cloudFlagsGiven(options));
       if (target === "aws") return setExit(await showAwsDeadLetter(id, options, io));
@@ -229,20 +218,15 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
       io.out(JSON.stringify(await call(options.url, "GET", `/v1/dlq/${encodeURIComponent(id)}`), null, 2));
       setExit(0);
     });
-  dlq
-    .command("redrive")
-    .option("--channel <channel>", "only this channel's DLQ (or rules); required with a cloud --target")
-    .option("--id <ids...>", "only these dead letters")
-    .option("--url <url>", "local runtime URL", DEFAULT_URL)
-    .option("--target <target>", "local, aws, gcp or azure", "local")
-    .option(...AWS_OPTION.queueUrl)
-    .option(...AWS_OPTION.sourceQueueUrl)
-    .option(...AWS_OPTION.endpointUrl)
-    .option(...AWS_OPTION.region)
-    .option(...GCP_OPTION.subscription)
-    .option(...GCP_OPTION.sourceTopic)
-    .option(...GCP_OPTION.project)
-    .option(...AZURE_OPTION.queueAddress)
+  cloudDlqOptions(
+    dlq
+      .command("redrive")
+      .option("--channel <channel>", "only this channel's DLQ (or rules); required with a cloud --target")
+      .option("--id <ids...>", "only these dead letters")
+      .option("--url <url>", "local runtime URL", DEFAULT_URL)
+      .option("--target <target>", "local, aws, gcp or azure", "local"),
+    { redrive: true },
+  )
     .option("--json", "machine-readable output")
     .action(async (options: { channel?: string; id?: string[]; url: string; target: string; json?: boolean } & AwsDlqOptions & GcpDlqOptions & AzureDlqOptions) => {
       const target = chooseTarget(options.target, cloudFlagsGiven(options));
@@ -325,9 +309,21 @@ export function registerLocalCommands(program: Command, io: CliIo, setExit: (cod
     });
 }
 
+/**
+ * The flags every `dlq` subcommand takes for the cloud targets (where the dead letters
+ * are); `redrive` also takes where they go back to.
+ */
+function cloudDlqOptions(command: Command, options: { redrive?: boolean } = {}): Command {
+  command.option(...AWS_OPTION.queueUrl);
+  if (options.redrive) command.option(...AWS_OPTION.sourceQueueUrl);
+  command.option(...AWS_OPTION.endpointUrl).option(...AWS_OPTION.region).option(...GCP_OPTION.subscription);
+  if (options.redrive) command.option(...GCP_OPTION.sourceTopic);
+  return command.option(...GCP_OPTION.project).option(...AZURE_OPTION.queueAddress);
+}
+
 /** The cloud-specific flags given, by the target they belong to (see `chooseTarget`). */
 function cloudFlagsGiven(options: object): { aws: string[]; gcp: string[]; azure: string[] } {
-  return { aws: awsFlagsGiven(options), gcp: gcpFlagsGiven(options), azure: azureFlagsGiven(options) };
+  return { aws: flagsGiven(AWS_OPTION, options), gcp: flagsGiven(GCP_OPTION, options), azure: flagsGiven(AZURE_OPTION, options) };
 }
 
 /**

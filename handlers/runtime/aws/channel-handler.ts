@@ -25,7 +25,7 @@ import { DynamoDirectory } from "./dynamo-directory";
 import { DynamoIdempotencyStore } from "./dynamo-idempotency";
 import { AWS_ENV, channelQueueUrlVariable, positiveIntEnv, requiredEnv } from "./env";
 import { createJsonLogger, errorText, type JsonLogger } from "./json-logger";
-import { senderOrConfigFailure } from "../shared/channel-sender";
+import { channelDeliveryContext, senderOrConfigFailure } from "../shared/channel-sender";
 import { channelConfigSource } from "./secrets";
 import { parseQueueArn, receiveCount, type SQSBatchResponse, type SQSEvent, type SQSHandler, type SQSRecord } from "./sqs-event";
 
@@ -69,8 +69,7 @@ export function createChannelHandler(adapter: ChannelAdapter, deps: ChannelHandl
   const idempotency = deps.idempotency ?? new DynamoIdempotencyStore(dynamodb!, requiredEnv(env, AWS_ENV.idempotencyTable));
   const directory = deps.directory ?? new DynamoDirectory(dynamodb!, requiredEnv(env, AWS_ENV.recipientsTable));
   const timeoutMs = positiveIntEnv(env, AWS_ENV.channelTimeoutMs);
-  // The stack may give the channel a longer timeout than its module's default; the claim lease follows it.
-  const effective: ChannelAdapter = timeoutMs ? { ...adapter, defaults: { ...adapter.defaults, timeoutMs } } : adapter;
+  const contextWith = channelDeliveryContext({ adapter, timeoutMs, idempotency, directory, logger, now, retry: deps.retry, random: deps.random });
 
   let sender: Promise<ChannelSender> | undefined;
   const senderOnce = (): Promise<ChannelSender> => {
@@ -114,16 +113,7 @@ export function createChannelHandler(adapter: ChannelAdapter, deps: ChannelHandl
     const failed = new Set<string>();
     let context: DeliveryContext;
     try {
-      context = {
-        adapter: effective,
-        sender: await senderOnce(),
-        idempotency,
-        directory,
-        logger,
-        ...(deps.retry ? { retry: deps.retry } : {}),
-        now,
-        ...(deps.random ? { random: deps.random } : {}),
-      };
+      context = contextWith(await senderOnce());
     } catch (error) {
       logger.error({ error: errorText(error), records: event.Records.length }, "channel config unreadable; the batch will be retried");
       return { batchItemFailures: event.Records.map((record) => ({ itemIdentifier: record.messageId })) };

@@ -8,7 +8,7 @@ import { ConfigError } from "../../core/errors";
 import { maskAddress } from "../../core/masking";
 import type { ChannelAdapter, ChannelMessage, ChannelSender, ConfigSource } from "../../core/ports";
 import type { RecipientDirectory } from "../../core/recipients";
-import { senderOrConfigFailure } from "../shared/channel-sender";
+import { channelDeliveryContext, senderOrConfigFailure } from "../shared/channel-sender";
 import { serviceBusFromEnv, tableFromEnv } from "./clients";
 import { AZURE_ENV, channelQueueVariable, positiveIntEnv, requiredEnv, withChannelSecrets } from "./env";
 import { createJsonLogger, errorText, type JsonLogger } from "./json-logger";
@@ -60,20 +60,10 @@ export function createChannelMessageHandler(adapter: ChannelAdapter, deps: Chann
   const directory = deps.directory ?? new TableDirectory(tableFromEnv(env, AZURE_ENV.recipientsTable));
   const timeoutMs = positiveIntEnv(env, AZURE_ENV.channelTimeoutMs);
   const policy = deps.retry ?? DEFAULT_RETRY_POLICY;
-  // The stack may give the channel a longer timeout than its module's default; the claim lease follows it.
-  const effective: ChannelAdapter = timeoutMs ? { ...adapter, defaults: { ...adapter.defaults, timeoutMs } } : adapter;
+  const contextWith = channelDeliveryContext({ adapter, timeoutMs, idempotency, directory, logger, now, retry: deps.retry, random: deps.random });
   // Built once per instance, on first use: its SMTP pool or HTTP agent serves every message.
   let sender: ChannelSender | undefined;
-  const context = (): DeliveryContext => ({
-    adapter: effective,
-    sender: (sender ??= deps.sender ?? senderOrConfigFailure(adapter, () => withChannelSecrets(env), logger)),
-    idempotency,
-    directory,
-    logger,
-    ...(deps.retry ? { retry: deps.retry } : {}),
-    now,
-    ...(deps.random ? { random: deps.random } : {}),
-  });
+  const context = (): DeliveryContext => contextWith((sender ??= deps.sender ?? senderOrConfigFailure(adapter, () => withChannelSecrets(env), logger)));
   // The channel's own queue, for deferred messages that must keep waiting; built on first use.
   let requeue: ChannelQueueSender | undefined;
   const resend = async (message: ChannelMessage) => {

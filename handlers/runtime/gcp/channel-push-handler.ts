@@ -14,7 +14,7 @@ import { channelTopicVariable, firestoreSettings, GCP_ENV, positiveIntEnv, requi
 import { FirestoreDirectory } from "./firestore-directory";
 import { FirestoreIdempotencyStore } from "./firestore-idempotency";
 import { createJsonLogger, errorText, type JsonLogger } from "./json-logger";
-import { senderOrConfigFailure } from "../shared/channel-sender";
+import { channelDeliveryContext, senderOrConfigFailure } from "../shared/channel-sender";
 import { ChannelPublisher } from "./publisher";
 import { ACK, NOT_A_PUSH, nackFor, parsePushBody, type PushHandler, type PushedMessage } from "./push-envelope";
 import type { SharedDeps } from "./push-handler";
@@ -61,20 +61,10 @@ export function createChannelPushHandler(adapter: ChannelAdapter, deps: ChannelP
   const idempotency = deps.idempotency ?? new FirestoreIdempotencyStore(firestore!, requiredEnv(env, GCP_ENV.idempotencyCollection));
   const directory = deps.directory ?? new FirestoreDirectory(firestore!, requiredEnv(env, GCP_ENV.recipientsCollection));
   const timeoutMs = positiveIntEnv(env, GCP_ENV.channelTimeoutMs);
-  // The stack may give the channel a longer timeout than its module's default; the claim lease follows it.
-  const effective: ChannelAdapter = timeoutMs ? { ...adapter, defaults: { ...adapter.defaults, timeoutMs } } : adapter;
+  const contextWith = channelDeliveryContext({ adapter, timeoutMs, idempotency, directory, logger, now, retry: deps.retry, random: deps.random });
   // Built once per instance, on first use: its SMTP pool or HTTP agent serves every request.
   let sender: ChannelSender | undefined;
-  const context = (): DeliveryContext => ({
-    adapter: effective,
-    sender: (sender ??= deps.sender ?? createSender(adapter, env, logger)),
-    idempotency,
-    directory,
-    logger,
-    ...(deps.retry ? { retry: deps.retry } : {}),
-    now,
-    ...(deps.random ? { random: deps.random } : {}),
-  });
+  const context = (): DeliveryContext => contextWith((sender ??= deps.sender ?? createSender(adapter, env, logger)));
 
   // The channel's own topic, for deferred messages that must keep waiting.
   let publisher: ChannelPublisher | undefined;

@@ -4,8 +4,10 @@
  * the messages then retry slowly and raise the alarm instead of vanishing, until an
  * operator fixes the settings. Every runtime (local, AWS, GCP) starts its senders so.
  */
+import type { DeliveryContext, IdempotencyStore, RetryPolicy } from "../../core/delivery";
 import { ConfigError } from "../../core/errors";
 import type { ChannelAdapter, ChannelSender, ConfigSource, Logger } from "../../core/ports";
+import type { RecipientDirectory } from "../../core/recipients";
 
 export function senderOrConfigFailure(adapter: ChannelAdapter, source: ConfigSource | (() => ConfigSource), logger: Logger): ChannelSender {
   try {
@@ -25,4 +27,27 @@ export function failingSender(reason: ConfigError): ChannelSender {
     },
     close: async () => {},
   };
+}
+
+/** What a cloud channel function delivers with, but its sender (each shim builds that lazily). */
+export interface ChannelDeliveryParts {
+  readonly adapter: ChannelAdapter;
+  /** The send timeout the stack sets for the channel, when it overrides the module's default. */
+  readonly timeoutMs: number | undefined;
+  readonly idempotency: IdempotencyStore;
+  readonly directory: RecipientDirectory;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly retry?: RetryPolicy | undefined;
+  readonly random?: (() => number) | undefined;
+}
+
+/**
+ * The delivery context of a cloud channel function, given its sender. The stack may give
+ * the channel a longer timeout than its module's default; the claim lease follows it.
+ */
+export function channelDeliveryContext(parts: ChannelDeliveryParts): (sender: ChannelSender) => DeliveryContext {
+  const { adapter, timeoutMs, retry, random, ...rest } = parts;
+  const effective: ChannelAdapter = timeoutMs ? { ...adapter, defaults: { ...adapter.defaults, timeoutMs } } : adapter;
+  return (sender) => ({ ...rest, adapter: effective, sender, ...(retry ? { retry } : {}), ...(random ? { random } : {}) });
 }
