@@ -9,7 +9,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
@@ -26,6 +25,7 @@ import { startLocalRuntime } from "../../handlers/runtime/local/runtime";
 import { startSendersInWorker } from "../../handlers/runtime/local/senders/sender-thread";
 import { sinkChannelEnv, startSinksInWorker } from "../../handlers/runtime/local/sinks/sink-worker";
 import { channelRegistry } from "../../handlers/channels";
+import { freePort } from "../../test/support/ports";
 import { rules } from "../../handlers/rules";
 import { schemaSet } from "../../schemas/generated/schema-set";
 import { median, ratio, repeatRuns, skipped, type Figure, type Suite } from "../measure";
@@ -221,15 +221,6 @@ async function protocolFloor(count: number): Promise<number> {
 
 function hasRedis(): boolean {
   return spawnSync("redis-server", ["--version"]).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function startRedis(): Promise<{ port: number; stop(): Promise<void> }> {

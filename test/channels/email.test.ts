@@ -8,7 +8,8 @@ import { email } from "../../handlers/channels/email";
 import type { EmailConfig, EmailMessage } from "../../handlers/channels/email";
 import { ConfigError, PermanentError, TransientError } from "../../handlers/core/errors";
 import type { ChannelSender, ConfigSource, Logger, MessageMeta } from "../../handlers/core/ports";
-import { closedPort, rawHeader, startSmtpPeer, verifyDkim } from "../support/smtp-peer";
+import { freePort } from "../support/ports";
+import { rawHeader, startSmtpPeer, verifyDkim } from "../support/smtp-peer";
 import type { SmtpPeer } from "../support/smtp-peer";
 
 const USER = "herald";
@@ -370,7 +371,7 @@ describe("email sender against a real SMTP peer", () => {
 
 describe("email sender failures without a working peer", () => {
   it("turns a refused connection into a TransientError", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const refused = sender(email.readConfig(env(port)));
     const error = await failure(refused.send(message()));
     expect(error).toBeInstanceOf(TransientError);

@@ -9,7 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type SmsConfig, type SmsMessage, sms } from "../../handlers/channels/sms";
 import { ConfigError, type DeliveryError, PermanentError, TransientError } from "../../handlers/core/errors";
 import type { ChannelSender, Logger } from "../../handlers/core/ports";
-import { type PrismPeer, type TwilioPeer, freePort, startPrism, startTwilioPeer, twilioError } from "../support/twilio-peers";
+import { freePort } from "../support/ports";
+import { type PrismPeer, type TwilioPeer, startPrism, startTwilioPeer, twilioError } from "../support/twilio-peers";
 
 const ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef";
 const AUTH_TOKEN = "7f3c9a1e5b2d48f6a0c4e8b1d3f5a7c9";

@@ -12,25 +12,16 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { databasePath, openDatabase } from "../../handlers/runtime/local/database";
+import { freePort } from "../support/ports";
 import { chaosEvent, inboxTally, publishUntilAcknowledged, range, reportCounts, scale, sleep, summarize } from "./chaos-support";
 
 const EVENTS = scale(1_000, 10_000);
 const KILLS = scale(5, 20);
 const TAG = "kill";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 class HeraldProcess {
   child: ChildProcess | undefined;

@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./twilio-peers";
+import { freePort } from "./ports";
 
 /** The project the tests work in; the emulators accept any. */
 export const TEST_PROJECT = "herald-test";

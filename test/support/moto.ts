@@ -5,8 +5,7 @@
  * request signed exactly as against AWS.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import * as net from "node:net";
-import { freePort } from "./twilio-peers";
+import { freePort } from "./ports";
 
 export interface MotoServer {
   /** http://127.0.0.1:PORT */
@@ -34,7 +33,8 @@ export async function startMoto(): Promise<MotoServer> {
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
   const deadline = Date.now() + 30_000;
-  while (!(await canConnect(port))) {
+  // Ready means moto itself answers: its reset API, from a child that is still running.
+  while (!(await motoAnswers(port)) || child.exitCode !== null) {
     if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}: ${stderr}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
@@ -63,13 +63,11 @@ export async function startMoto(): Promise<MotoServer> {
   };
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1" });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
+async function motoAnswers(port: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/moto-api/data.json`, { signal: AbortSignal.timeout(2_000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
 }

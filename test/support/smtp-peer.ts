@@ -3,7 +3,6 @@
  * arrives, parsed with mailparser, so channel tests assert on what a peer actually got.
  */
 import { createHash, createPublicKey, verify } from "node:crypto";
-import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { simpleParser } from "mailparser";
 import type { ParsedMail } from "mailparser";
@@ -136,15 +135,6 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
         server.close(() => resolve());
       }),
   };
-}
-
-/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 /** One header line as it arrived (unfolded), or undefined. Case-insensitive, last one wins. */

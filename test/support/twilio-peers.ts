@@ -7,23 +7,12 @@ import { spawn } from "node:child_process";
 import * as http from "node:http";
 import * as net from "node:net";
 import * as path from "node:path";
+import { freePort } from "./ports";
 
 const ROOT = path.resolve(__dirname, "../..");
 
 /** Twilio's OpenAPI description of the 2010-04-01 REST API, as shipped by @twilio-alpha/mcp. */
 export const TWILIO_API_SPEC = path.join(ROOT, "node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_api_v2010.json");
-
-/** A port nothing listens on (bound, read, released). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {

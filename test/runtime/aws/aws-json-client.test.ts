@@ -22,7 +22,7 @@ import {
   type AwsHttpResponse,
 } from "../../../handlers/runtime/aws/aws-json-client";
 import { startMoto, type MotoServer } from "../../support/moto";
-import { freePort } from "../../support/twilio-peers";
+import { freePort } from "../../support/ports";
 import { uniqueKey } from "../conformance/fixture";
 import { createQueue, createTable, drain, motoAwsClient } from "./aws-fixture";
 

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { TableClient } from "@azure/data-tables";
 import { tableClientFor } from "../../../handlers/runtime/azure/table-keys";
-import { freePort } from "../../support/twilio-peers";
+import { freePort } from "../../support/ports";
 
 /** Azurite's well-known development account (public, documented; not a secret). */
 const ACCOUNT = "devstoreaccount1";
