@@ -1,79 +1,141 @@
 /**
- * WAL checkpoints on the runtime's terms. SQLite's automatic checkpoint runs inside
- * whichever commit pushes the WAL past 1,000 pages, synchronously: 15-30 ms on this
- * machine's disk, charged to an unlucky ingest or delivery. During a burst those were
- * the slowest group commits, and with them ingest p95 was about three times what it is
- * without (bench/suites/burst.ts). So the runtime's connection opens with automatic
- * checkpoints off, and this checkpoints at SQLite's usual size while ingest is calm and
- * defers it while a burst is arriving, with a hard bound so a long burst cannot grow the
- * WAL (or the restart that replays it) without limit. Durability is unchanged: a
- * committed write is in the WAL either way.
+ * WAL checkpoints off the runtime's thread. SQLite's automatic checkpoint runs inside
+ * whichever commit pushes the WAL past 1,000 pages, synchronously, and a checkpoint of a
+ * few MiB takes 15-300 ms on this machine's disk (it copies the pages into the database
+ * file and fsyncs it). On the runtime's thread that time is the event loop's: during a
+ * burst, ingest requests waited behind it (bench/suites/burst.ts found checkpoints to be
+ * the longest tasks on the loop). So the runtime's connection has automatic checkpoints
+ * off, and a thread of its own (checkpoint-host.ts) holds a second connection to the same
+ * file and runs PASSIVE checkpoints: they copy what the WAL holds without taking the
+ * write lock, so the runtime's commits go on meanwhile. Once a checkpoint has caught up,
+ * the runtime's next commit starts the WAL from its beginning again, so the file stays
+ * small (and under writes that never pause, a RESTART checkpoint past a bound makes it
+ * start over, waiting for ingest to be calm unless the WAL is far past the bound: a
+ * RESTART holds commits up while it syncs); `journal_size_limit` on the runtime's connection gives back what a long
+ * burst grew. Durability is unchanged: a committed write is in the WAL either way.
  */
-import { statSync } from "node:fs";
-import type { Database } from "./database";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import type { Logger } from "../../core/ports";
 
-export interface CheckpointerOptions {
-  /** How often the WAL's size is looked at. */
-  readonly intervalMs?: number;
-  /** Ingest is calm while at most this many events arrived since the last look (default: 40 a second)... */
-  readonly calmIngests?: number;
-  /** ...and then the WAL is checkpointed once it holds this much (SQLite's own threshold: 1,000 pages of 4 KiB). */
-  readonly softBytes?: number;
-  /** Past this, checkpoint whatever is arriving. */
-  readonly hardBytes?: number;
+const BOOTSTRAP = join(__dirname, "thread-bootstrap.js");
+const ENTRY = join(__dirname, "checkpoint-host.ts");
+
+export interface CheckpointHostOptions {
+  readonly path: string;
+  /** How often the thread checkpoints whatever the WAL has that the file lacks. */
+  readonly intervalMs: number;
+  /** WAL frames (pages) past which the thread makes the WAL start over, once ingest is calm... */
+  readonly restartFrames: number;
+  /** ...which it is while at most this many events arrived since the last look... */
+  readonly calmIngests: number;
+  /** ...and past this many, whatever is arriving. */
+  readonly hardFrames: number;
+  /** One Int32: events ingested so far, counted by the runtime's thread. */
+  readonly ingestCounter: SharedArrayBuffer;
 }
 
-export class Checkpointer {
-  private ingestsSinceTick = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly walPath: string;
-  private readonly options: Required<CheckpointerOptions>;
-  /** Checkpoints run so far (for tests and status). */
-  checkpoints = 0;
+/**
+ * Whether the thread should RESTART now: the WAL holds `walFrames` pages and
+ * `ingestedSinceLastLook` events arrived since the thread last looked. A RESTART holds
+ * the runtime's commits up while it syncs (20-40 ms here), ingest's among them, so it
+ * waits for ingest to be calm, unless the WAL has grown past the hard bound.
+ */
+export function restartDue(walFrames: number, ingestedSinceLastLook: number, options: Pick<CheckpointHostOptions, "restartFrames" | "calmIngests" | "hardFrames">): boolean {
+  if (walFrames >= options.hardFrames) return true;
+  return walFrames >= options.restartFrames && ingestedSinceLastLook <= options.calmIngests;
+}
 
-  constructor(
-    private readonly db: Database,
-    options: CheckpointerOptions = {},
-  ) {
-    this.walPath = `${db.path}-wal`;
-    const intervalMs = options.intervalMs ?? 250;
-    this.options = { intervalMs, calmIngests: Math.ceil((40 * intervalMs) / 1000), softBytes: 4 * 1024 * 1024, hardBytes: 64 * 1024 * 1024, ...options };
-  }
+export type FromCheckpointHost =
+  | { readonly type: "ready" }
+  | { readonly type: "checkpointed"; readonly frames: number }
+  | { readonly type: "failed"; readonly error: string }
+  | { readonly type: "closed" };
 
-  /** `count` events were just ingested: many of them mean a burst, no moment to checkpoint. */
-  noteIngest(count = 1): void {
-    this.ingestsSinceTick += count;
-  }
+export interface Checkpointer {
+  /** Checkpoints that copied something, so far. */
+  readonly checkpoints: number;
+  /** `count` events were just ingested: many of them mean a burst, no moment to block commits. */
+  noteIngest(count: number): void;
+  /** Stops the thread after its current checkpoint; the runtime closes its own connection after. */
+  stop(): Promise<void>;
+}
 
-  start(): void {
-    this.timer = setInterval(() => this.tick(), this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
-
-  /** Checkpoints when the WAL is big enough and ingest is calm, or when it is too big to wait. */
-  tick(): boolean {
-    const calm = this.ingestsSinceTick <= this.options.calmIngests;
-    this.ingestsSinceTick = 0;
-    let size: number;
-    try {
-      size = statSync(this.walPath).size;
-    } catch {
-      return false;
+/** Starts the checkpoint thread on the database at `path`; resolves once its connection is open. */
+export async function startCheckpointer(
+  path: string,
+  logger: Logger,
+  options: Partial<Omit<CheckpointHostOptions, "path" | "ingestCounter">> = {},
+): Promise<Checkpointer> {
+  const ingested = new Int32Array(new SharedArrayBuffer(4));
+  const intervalMs = options.intervalMs ?? 100;
+  const hostOptions: CheckpointHostOptions = {
+    path,
+    intervalMs,
+    // 4,096 pages of 4 KiB: 16 MiB of WAL, the size journal_size_limit trims it back to.
+    restartFrames: 4_096,
+    // 40 events a second: a baseline, not a burst.
+    calmIngests: Math.ceil((40 * intervalMs) / 1000),
+    // 256 MiB.
+    hardFrames: 65_536,
+    ...options,
+    ingestCounter: ingested.buffer as SharedArrayBuffer,
+  };
+  const worker = new Worker(BOOTSTRAP, { workerData: { entry: ENTRY, options: hostOptions }, stdout: false, stderr: false });
+  let checkpoints = 0;
+  let lastWarning = 0;
+  let ready: (() => void) | undefined;
+  let closed: (() => void) | undefined;
+  let exited = false;
+  worker.on("message", (message: FromCheckpointHost) => {
+    switch (message.type) {
+      case "ready":
+        ready?.();
+        return;
+      case "checkpointed":
+        checkpoints += 1;
+        return;
+      case "failed":
+        // A store that cannot be written says so on the runtime's own next write; here it
+        // only means the WAL grows until a later checkpoint succeeds. Once a minute is enough.
+        if (Date.now() - lastWarning > 60_000) {
+          lastWarning = Date.now();
+          logger.warn({ error: message.error }, "WAL checkpoint failed; retrying");
+        }
+        return;
+      case "closed":
+        closed?.();
+        return;
     }
-    if (size < this.options.hardBytes && !(calm && size >= this.options.softBytes)) return false;
-    try {
-      // The runtime holds the only connection (exclusive locking), so nothing reads the
-      // WAL concurrently and TRUNCATE can also give its space back.
-      this.db.connection.pragma("wal_checkpoint(TRUNCATE)");
-      this.checkpoints += 1;
-      return true;
-    } catch {
-      // A store that cannot be written now says so on its next write; the next tick tries again.
-      return false;
-    }
-  }
+  });
+  const exit = new Promise<void>((resolve) =>
+    worker.once("exit", () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  worker.on("error", (error) => logger.error({ error: error.message }, "checkpoint thread failed; SQLite's WAL now grows until restart"));
+  await Promise.race([
+    new Promise<void>((resolve) => (ready = resolve)),
+    exit.then(() => {
+      throw new Error(`the checkpoint thread for ${path} exited before it opened the database`);
+    }),
+  ]);
+  // The thread must not keep the process alive on its own; stop() ends it.
+  worker.unref();
+  return {
+    get checkpoints() {
+      return checkpoints;
+    },
+    noteIngest(count) {
+      // Wraps after 2^31 events; the thread only ever looks at differences.
+      Atomics.add(ingested, 0, count);
+    },
+    async stop() {
+      if (exited) return;
+      worker.postMessage({ type: "stop" });
+      await Promise.race([new Promise<void>((resolve) => (closed = resolve)), exit]);
+      await worker.terminate();
+    },
+  };
 }

@@ -231,9 +231,7 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 export interface OpenOptions {
-  /** Hold the file lock for the connection's lifetime (one process owns the store). */
-  exclusive?: boolean;
-  /** Leave WAL checkpoints to the caller (see checkpointer.ts) instead of SQLite's automatic ones. */
+  /** Leave WAL checkpoints to another connection (see checkpointer.ts) instead of SQLite's automatic ones. */
   readonly manualCheckpoints?: boolean;
   /** Open without writing (no directory, no migrations): `herald status` on a live file. */
   readonly readonly?: boolean;
@@ -318,12 +316,11 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
         // The journal mode is stored in the file; setting it needs a write lock.
         db.pragma("journal_mode = WAL");
         db.pragma("synchronous = NORMAL");
-        if (options.manualCheckpoints) db.pragma("wal_autocheckpoint = 0");
-        if (options.exclusive) {
-          // The runtime is the store's only user (the CLI goes through its HTTP API), so
-          // it keeps the file lock for good instead of taking it on every commit: most of
-          // a small commit's cost here is lock system calls.
-          db.pragma("locking_mode = EXCLUSIVE");
+        if (options.manualCheckpoints) {
+          db.pragma("wal_autocheckpoint = 0");
+          // A burst can grow the WAL far past its usual size before a checkpoint catches
+          // up; when the WAL next starts over, give that space back.
+          db.pragma(`journal_size_limit = ${16 * 1024 * 1024}`);
         }
         return migrate(db, options.migrations ?? MIGRATIONS);
       }
@@ -337,6 +334,18 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     }
     throw error;
   }
+}
+
+/**
+ * A second connection to the runtime's live database, for the checkpoint thread only: no
+ * migrations (the runtime ran them) and no automatic checkpoints.
+ */
+export function openCheckpointConnection(path: string): Connection {
+  const connection = guard(() => new BetterSqlite3(path, { fileMustExist: true }));
+  // PASSIVE never waits; RESTART waits this long for the runtime's current commit, else it is tried next time.
+  connection.pragma("busy_timeout = 200");
+  connection.pragma("wal_autocheckpoint = 0");
+  return connection;
 }
 
 function currentVersion(db: Connection): number {

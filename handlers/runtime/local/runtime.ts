@@ -20,7 +20,7 @@ import type { SchemaSet } from "../../core/schema-set";
 import { rules as shippedRules } from "../../rules";
 import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
 import { RuntimeChanges } from "./changes";
-import { Checkpointer } from "./checkpointer";
+import { startCheckpointer, type Checkpointer } from "./checkpointer";
 import { readLocalConfig, type LocalConfig } from "./config";
 import { databasePath, openDatabase, type Database } from "./database";
 import { lockDataDir } from "./data-dir-lock";
@@ -91,7 +91,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   mkdirSync(config.dataDir, { recursive: true });
   const unlock = lockDataDir(config.dataDir);
-  const db = openDatabase(databasePath(config.dataDir), { exclusive: true, manualCheckpoints: true });
+  const db = openDatabase(databasePath(config.dataDir), { manualCheckpoints: true });
   const queues = new SqliteQueues(db);
   // Alone on this store (the lock says so): leases found now belong to a process that died.
   const recovered = queues.releaseAllLeases();
@@ -110,8 +110,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   // Sinks: each started unless a real provider is configured for its channel.
   // The sink acknowledges a delivery once this promise resolves, i.e. once it committed.
   const commits = groupCommitFor(db);
-  const checkpointer = new Checkpointer(db);
-  checkpointer.start();
+  let checkpointer: Checkpointer;
+  try {
+    checkpointer = await startCheckpointer(db.path, logger);
+  } catch (error) {
+    db.close();
+    unlock();
+    throw error;
+  }
   const changes = new RuntimeChanges();
   const record = (delivery: Parameters<typeof inbox.record>[0]) =>
     commits.run(() => inbox.record(delivery)).then(() => {
@@ -135,7 +141,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       onError: (error) => logger.warn({ error: error.message }, "local sink error"),
     });
   } catch (error) {
-    checkpointer.stop();
+    await checkpointer.stop();
     db.close();
     unlock();
     throw error;
@@ -173,7 +179,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       senderThread = await startSendersInWorker({ channels: [...channels.keys()], env: channelEnv, logger, debug: /^(debug|trace)$/.test(env.HERALD_LOG_LEVEL ?? "") });
     } catch (error) {
       await sinkWorker.close();
-      checkpointer.stop();
+      await checkpointer.stop();
       db.close();
       unlock();
       throw error;
@@ -340,7 +346,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await senderThread?.close();
       await sinkWorker.close();
       commits.flush();
-      checkpointer.stop();
+      await checkpointer.stop();
       db.close();
       unlock();
     },
