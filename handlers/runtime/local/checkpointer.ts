@@ -133,6 +133,8 @@ export async function startCheckpointer(
     },
     async stop() {
       if (exited) return;
+      // Held again until it has closed: a process with nothing else left would otherwise exit mid-wait.
+      worker.ref();
       worker.postMessage({ type: "stop" });
       await Promise.race([new Promise<void>((resolve) => (closed = resolve)), exit]);
       await worker.terminate();

@@ -3,6 +3,7 @@
  * automatic checkpoints are off on it), and the thread's second connection keeps the WAL
  * copied into the database file, so the WAL starts over instead of growing.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import { openDatabase, type Database } from "../../../handlers/runtime/local/dat
 import type { Logger } from "../../../handlers/core/ports";
 
 const MiB = 1024 * 1024;
+const ROOT = join(__dirname, "../../..");
 const warnings: string[] = [];
 const logger: Logger = { debug: () => {}, info: () => {}, warn: (_f, m) => void warnings.push(m), error: (_f, m) => void warnings.push(m) };
 
@@ -109,6 +111,20 @@ describe("the checkpoint thread", () => {
     const reopened = openDatabase(path);
     expect(reopened.connection.prepare("SELECT COUNT(*) AS n FROM blobs").get()).toEqual({ n: 32 });
     reopened.close();
+  });
+
+  it("keeps a process that has nothing else to wait for alive until the thread has closed", () => {
+    open();
+    // The thread does not hold the process open while it runs; stop() must, or a process
+    // whose last work is stopping the runtime exits mid-stop with its store still open.
+    const script = `
+      const { startCheckpointer } = require("./handlers/runtime/local/checkpointer.ts");
+      const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+      startCheckpointer(${JSON.stringify(db!.path)}, quiet).then((c) => c.stop()).then(() => console.log("stopped"));
+    `;
+    const result = spawnSync(process.execPath, ["--require", "tsx/cjs", "-e", script], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim()).toBe("stopped");
   });
 
   it("refuses to start on a database that is not there, saying which", async () => {
