@@ -12,11 +12,10 @@
  * Writes need a JSON body and a same-origin request, so no other site can post a form.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { isIP } from "node:net";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ConfigError } from "../../handlers/core/errors";
 import type { ConfigSource } from "../../handlers/core/ports";
-import type { HttpExtension } from "../../handlers/runtime/local/http-server";
+import { isLoopback, type HttpExtension } from "../../handlers/runtime/local/http-server";
 import type { RuntimeChange } from "../../handlers/runtime/local/changes";
 import type { LocalRuntime } from "../../handlers/runtime/local/runtime";
 import { bundleConsole, type ConsoleAssets } from "./assets";
@@ -67,12 +66,6 @@ export function consoleAccess(host: string, env: ConfigSource = process.env): Co
   }
   if (isLoopback(host)) return { generated: false };
   return { token: randomBytes(24).toString("base64url"), generated: true };
-}
-
-export function isLoopback(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
-  if (bare === "localhost" || bare === "::1") return true;
-  return isIP(bare) === 4 && bare.startsWith("127.");
 }
 
 export interface Console extends HttpExtension {
@@ -127,12 +120,6 @@ export function createConsole(runtime: LocalRuntime, access: ConsoleAccess = con
     const path = url.pathname;
     const method = request.method ?? "GET";
     if (method === "GET" && (path === "/" || path === "/console")) return redirect(response, "/console/");
-    // Off loopback the token guards the API as well: anyone who can reach the port could
-    // otherwise publish, read deliveries (personal data) and redrive. Unsubscribe links stay
-    // open (their HMAC is the protection), and so does the health check.
-    if (path.startsWith("/v1/") && access.token && !OPEN_API_PATHS.has(path) && !authorized(request)) {
-      return sendJson(response, 401, { error: "unauthorized", message: "this runtime is not on loopback: send Authorization: Bearer <HERALD_CONSOLE_TOKEN> (the CLI does when the variable is set)" });
-    }
     if (path !== "/console/" && !path.startsWith("/console/") && !path.startsWith("/api/console/")) return false;
 
     const refusal = refuseForeign(request, runtime.config.host);
@@ -214,6 +201,8 @@ export function createConsole(runtime: LocalRuntime, access: ConsoleAccess = con
       void loadAssets().catch((error: unknown) => runtime.logger.error({ error: (error as Error).message }, "console bundle failed"));
     },
     handle: route,
+    // The HTTP server asks this of every /v1 request too (the API behind the console's token).
+    authorize: authorized,
     close() {
       unsubscribe();
       previews.close();
@@ -252,8 +241,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   "x-frame-options": "SAMEORIGIN",
 };
 
-/** API routes that need no token off loopback: people click unsubscribe links, and probes check health. */
-const OPEN_API_PATHS = new Set(["/v1/unsubscribe", "/v1/health"]);
 
 /** Why a request is refused before anything else: a foreign Host on loopback (DNS rebinding) or a cross-site write. */
 function refuseForeign(request: IncomingMessage, boundHost: string): string | undefined {

@@ -3,10 +3,17 @@
  * under a loopback Host name, and never by a cross-site write); only the token holder
  * when it listens anywhere else, in the browser as over plain HTTP.
  */
+import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { consoleAccess, createConsole } from "../../console/server/console";
+import { ConfigError } from "../../handlers/core/errors";
+import { startHttpServer } from "../../handlers/runtime/local/http-server";
+import { createLogger } from "../../handlers/runtime/local/logger";
+import { startLocalRuntime } from "../../handlers/runtime/local/runtime";
 import { startTestRuntime, type TestRuntime } from "../support/local-runtime";
 import { screenshot, sharedBrowser } from "./browser";
 
@@ -21,6 +28,21 @@ describe("console access rules", () => {
     expect(consoleAccess("0.0.0.0", { HERALD_CONSOLE_TOKEN: "a-long-enough-token" })).toEqual({ token: "a-long-enough-token", generated: false });
     expect(() => consoleAccess("0.0.0.0", { HERALD_CONSOLE_TOKEN: "short" })).toThrow(/at least 16 characters/);
     expect(() => consoleAccess("0.0.0.0", { HERALD_CONSOLE_TOKEN: "long enough; but spaced" })).toThrow(/at least 16 characters of A-Z/);
+  });
+});
+
+describe("the HTTP API beyond loopback without the console", { timeout: 30_000 }, () => {
+  it("does not start: nothing would guard /v1 there", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "herald-open-api-"));
+    const runtime = await startLocalRuntime({ env: { HERALD_HOST: "0.0.0.0", HERALD_PORT: "0", HERALD_DATA_DIR: dataDir }, logger: createLogger({ level: "silent" }) });
+    try {
+      const refused = await startHttpServer(runtime).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(ConfigError);
+      expect((refused as Error).message).toMatch(/HERALD_HOST=0\.0\.0\.0 is not loopback.*HERALD_CONSOLE_TOKEN/);
+    } finally {
+      await runtime.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

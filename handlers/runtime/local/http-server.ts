@@ -4,9 +4,9 @@
  * dozen routes do not need a framework, and every byte read is bounded.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { isIP, type AddressInfo } from "node:net";
 import { MAX_EVENT_BYTES, validateEvent, type AcceptedEvent } from "../../core/envelope";
-import { ValidationError, type Issue } from "../../core/errors";
+import { ConfigError, ValidationError, type Issue } from "../../core/errors";
 import { parseRecipient } from "../../core/recipient-validation";
 import { answerUnsubscribe } from "../../core/unsubscribe";
 import { isStoreUnavailable } from "./database";
@@ -40,12 +40,36 @@ export interface HttpExtension {
   /** Told where the server listens, once it does. */
   listening?(url: string): void;
   close?(): void;
+  /**
+   * The API's access check (the console's token: bearer header or its cookie). Given, every
+   * `/v1` request but the open ones must pass it. A runtime bound beyond loopback needs one.
+   */
+  authorize?(request: IncomingMessage): boolean;
+}
+
+/** API routes that need no credentials: people click unsubscribe links, and probes check health. */
+const OPEN_API_PATHS = new Set(["/v1/unsubscribe", "/v1/health"]);
+
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  if (bare === "localhost" || bare === "::1") return true;
+  return isIP(bare) === 4 && bare.startsWith("127.");
 }
 
 export async function startHttpServer(runtime: LocalRuntime, options: { extensions?: readonly HttpExtension[] } = {}): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const extensions = options.extensions ?? [];
+  const authorizer = extensions.find((extension) => extension.authorize);
+  const authorize = authorizer ? (request: IncomingMessage) => authorizer.authorize!(request) : undefined;
+  // Beyond loopback, anyone who can reach the port could publish, read deliveries
+  // (personal data) and redrive: such a server does not start without an access check.
+  if (!authorize && !isLoopback(runtime.config.host)) {
+    throw new ConfigError(
+      "config-invalid",
+      `HERALD_HOST=${runtime.config.host} is not loopback, and nothing guards the API there: run \`herald dev\`, whose console requires HERALD_CONSOLE_TOKEN (or a token it prints) on every /v1 request`,
+    );
+  }
   const server = createServer((request, response) => {
-    dispatch(runtime, extensions, request, response).catch((error: unknown) => {
+    dispatch(runtime, extensions, authorize, request, response).catch((error: unknown) => {
       if (error instanceof HttpError) return send(response, error.status, error.body, error.headers);
       if (isStoreUnavailable(error)) return send(response, 503, { error: "store-unavailable", message: "the local store cannot be written; nothing was accepted" }, { "retry-after": "5" });
       runtime.logger.error({ error: (error as Error).message, path: request.url }, "request failed");
@@ -74,8 +98,17 @@ export async function startHttpServer(runtime: LocalRuntime, options: { extensio
   };
 }
 
-async function dispatch(runtime: LocalRuntime, extensions: readonly HttpExtension[], request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function dispatch(
+  runtime: LocalRuntime,
+  extensions: readonly HttpExtension[],
+  authorize: ((request: IncomingMessage) => boolean) | undefined,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
   const url = new URL(request.url ?? "/", "http://localhost");
+  if (authorize && url.pathname.startsWith("/v1/") && !OPEN_API_PATHS.has(url.pathname) && !authorize(request)) {
+    throw new HttpError(401, { error: "unauthorized", message: "this runtime is not on loopback: send Authorization: Bearer <HERALD_CONSOLE_TOKEN> (the CLI does when the variable is set)" });
+  }
   for (const extension of extensions) {
     const answer = await extension.handle(request, response, url);
     if (answer === true) return;
