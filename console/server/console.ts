@@ -241,7 +241,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   "x-frame-options": "SAMEORIGIN",
 };
 
-
 /** Why a request is refused before anything else: a foreign Host on loopback (DNS rebinding) or a cross-site write. */
 function refuseForeign(request: IncomingMessage, boundHost: string): string | undefined {
   const host = request.headers.host ?? "";

@@ -9,10 +9,11 @@
  * file and runs PASSIVE checkpoints: they copy what the WAL holds without taking the
  * write lock, so the runtime's commits go on meanwhile. Once a checkpoint has caught up,
  * the runtime's next commit starts the WAL from its beginning again, so the file stays
- * small (and under writes that never pause, a RESTART checkpoint past a bound makes it
- * start over, waiting for ingest to be calm unless the WAL is far past the bound: a
- * RESTART holds commits up while it syncs); `journal_size_limit` on the runtime's connection gives back what a long
- * burst grew. Durability is unchanged: a committed write is in the WAL either way.
+ * small. Under writes that never pause, a RESTART checkpoint past a bound makes it start
+ * over; it holds commits up while it syncs, so it waits for ingest to be calm unless the
+ * WAL is far past the bound. `journal_size_limit` on the runtime's connection gives back
+ * what a long burst grew. Durability is unchanged: a committed write is in the WAL
+ * either way.
  */
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
