@@ -4,24 +4,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { channels } from "../../handlers/channels";
-import { previewProgram, type PreviewResource, type PreviewResult } from "../../infra/preview";
-import { checkGuardrails, type StackResource } from "../../infra/policy/rules";
-import { declareStack, planStack } from "../../infra/stack";
+import type { PreviewResource, PreviewResult } from "../../infra/preview";
+import { checkGuardrails } from "../../infra/policy/rules";
 import { pager } from "./fixtures/pager-channel";
+import { asStackResources, previewStack, SECRET_KEYS } from "./fixtures/stack-preview";
 
-const SECRET_KEYS = [...new Set([...channels, pager].flatMap((c) => c.secretConfigKeys ?? []))];
-
-async function stack(config: Record<string, unknown> = {}, options: { pager?: boolean } = {}): Promise<PreviewResult> {
-  const values: Record<string, string> = { "herald:cloud": "aws" };
-  for (const [key, value] of Object.entries(config)) values[`herald:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
-  const adapters = options.pager ? [...channels, pager] : channels;
-  return previewProgram(
-    values,
-    () => planStack(adapters, options.pager ? { channelSources: { pager: { file: "test/infra/fixtures/pager-channel.ts", exportName: "pager" } } } : {}),
-    declareStack,
-    "herald:secrets" in values ? ["herald:secrets"] : [],
-  );
-}
+const stack = (config: Record<string, unknown> = {}, options: { pager?: boolean } = {}): Promise<PreviewResult> => previewStack({ "herald:cloud": "aws" }, config, options);
 
 const ofType = (result: PreviewResult, type: string) => result.resources.filter((r) => r.type === `aws:${type}`);
 const named = (result: PreviewResult, type: string, name: string): PreviewResource => {
@@ -30,9 +18,6 @@ const named = (result: PreviewResult, type: string, name: string): PreviewResour
   return found;
 };
 const policyOf = (result: PreviewResult, fn: string) => JSON.parse(named(result, "iam/rolePolicy:RolePolicy", `herald-${fn}`).inputs.policy as string);
-const asStackResources = (result: PreviewResult): StackResource[] =>
-  result.resources.map((r) => ({ type: r.type, name: r.name, props: { ...r.inputs, ...r.identifiers } }));
-
 describe("the AWS stack under mocks", { timeout: 60_000 }, () => {
   let defaults: PreviewResult;
 

@@ -7,24 +7,13 @@
 import { describe, expect, it } from "vitest";
 import { channels } from "../../handlers/channels";
 import { AZURE_ROLES, FLEX_MIN_INSTANCES } from "../../infra/azure/platform";
-import { checkGuardrails, type StackResource } from "../../infra/policy/rules";
+import { checkGuardrails } from "../../infra/policy/rules";
 import { previewProgram, type PreviewResource, type PreviewResult } from "../../infra/preview";
 import { declareStack, planStack } from "../../infra/stack";
 import { pager } from "./fixtures/pager-channel";
+import { asStackResources, previewStack, SECRET_KEYS } from "./fixtures/stack-preview";
 
-const SECRET_KEYS = [...new Set([...channels, pager].flatMap((c) => c.secretConfigKeys ?? []))];
-
-async function stack(config: Record<string, unknown> = {}, options: { pager?: boolean } = {}): Promise<PreviewResult> {
-  const values: Record<string, string> = { "herald:cloud": "azure", "herald:region": "westeurope" };
-  for (const [key, value] of Object.entries(config)) values[`herald:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
-  const adapters = options.pager ? [...channels, pager] : channels;
-  return previewProgram(
-    values,
-    () => planStack(adapters, options.pager ? { channelSources: { pager: { file: "test/infra/fixtures/pager-channel.ts", exportName: "pager" } } } : {}),
-    declareStack,
-    "herald:secrets" in values ? ["herald:secrets"] : [],
-  );
-}
+const stack = (config: Record<string, unknown> = {}, options: { pager?: boolean } = {}): Promise<PreviewResult> => previewStack({ "herald:cloud": "azure", "herald:region": "westeurope" }, config, options);
 
 const ofType = (result: PreviewResult, type: string) => result.resources.filter((r) => r.type === `azure-native:${type}`);
 const named = (result: PreviewResult, type: string, name: string): PreviewResource => {
@@ -38,7 +27,6 @@ const rolesOf = (result: PreviewResult, principal: string) =>
   ofType(result, "authorization:RoleAssignment")
     .filter((r) => r.inputs.principalId === `principal-${principal}`)
     .map((r) => ({ role: String(r.inputs.roleDefinitionId).split("/").pop(), scope: String(r.inputs.scope) }));
-const asStackResources = (result: PreviewResult): StackResource[] => result.resources.map((r) => ({ type: r.type, name: r.name, props: { ...r.inputs, ...r.identifiers } }));
 /** host.json as the app's package carries it (the preview shows small JSON files in full). */
 const hostJson = (result: PreviewResult, app: string) => (named(result, "storage:Blob", app).inputs as any).source.settings["host.json"];
 

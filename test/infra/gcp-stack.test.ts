@@ -6,21 +6,12 @@
 import { describe, expect, it } from "vitest";
 import { channels } from "../../handlers/channels";
 import { previewProgram, type PreviewResource, type PreviewResult } from "../../infra/preview";
-import { checkGuardrails, type StackResource } from "../../infra/policy/rules";
+import { checkGuardrails } from "../../infra/policy/rules";
 import { declareStack, planStack } from "../../infra/stack";
 import { pager } from "./fixtures/pager-channel";
+import { asStackResources, previewStack, SECRET_KEYS } from "./fixtures/stack-preview";
 
-async function stack(config: Record<string, unknown> = {}, options: { pager?: boolean } = {}): Promise<PreviewResult> {
-  const values: Record<string, string> = { "herald:cloud": "gcp", "herald:region": "europe-west1" };
-  for (const [key, value] of Object.entries(config)) values[`herald:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
-  const adapters = options.pager ? [...channels, pager] : channels;
-  return previewProgram(
-    values,
-    () => planStack(adapters, options.pager ? { channelSources: { pager: { file: "test/infra/fixtures/pager-channel.ts", exportName: "pager" } } } : {}),
-    declareStack,
-    "herald:secrets" in values ? ["herald:secrets"] : [],
-  );
-}
+const stack = (config: Record<string, unknown> = {}, options: { pager?: boolean } = {}): Promise<PreviewResult> => previewStack({ "herald:cloud": "gcp", "herald:region": "europe-west1" }, config, options);
 
 const ofType = (result: PreviewResult, type: string) => result.resources.filter((r) => r.type === `gcp:${type}`);
 const named = (result: PreviewResult, type: string, name: string): PreviewResource => {
@@ -108,9 +99,7 @@ describe("the GCP stack under mocks", { timeout: 60_000 }, () => {
     named(withPager, "serviceaccount/account:Account", "herald-pager");
     named(withPager, "pubsub/topicIAMMember:TopicIAMMember", "herald-rules-publishes-pager");
     named(withPager, "monitoring/alertPolicy:AlertPolicy", "herald-pager-dlq-depth");
-    const secretKeys = [...new Set([...channels, pager].flatMap((c) => c.secretConfigKeys ?? []))];
-    const resources: StackResource[] = withPager.resources.map((r) => ({ type: r.type, name: r.name, props: { ...r.inputs, ...r.identifiers } }));
-    expect(checkGuardrails(resources, secretKeys)).toEqual([]);
+    expect(checkGuardrails(asStackResources(withPager), SECRET_KEYS)).toEqual([]);
   });
 
   it("fails early without a region", async () => {

@@ -20,7 +20,7 @@ import type { SchemaSet } from "../../core/schema-set";
 import { rules as shippedRules } from "../../rules";
 import { schemaSet as shippedSchemas } from "../../../schemas/generated/schema-set";
 import { RuntimeChanges } from "./changes";
-import { startCheckpointer, type Checkpointer } from "./checkpointer";
+import { startCheckpointer } from "./checkpointer";
 import { readLocalConfig, type LocalConfig } from "./config";
 import { databasePath, openDatabase, type Database } from "./database";
 import { lockDataDir } from "./data-dir-lock";
@@ -107,18 +107,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const inbox = new SqliteInbox(db);
   const secrets = loadLocalSecrets(config.dataDir);
 
-  // Sinks: each started unless a real provider is configured for its channel.
-  // The sink acknowledges a delivery once this promise resolves, i.e. once it committed.
   const commits = groupCommitFor(db);
-  let checkpointer: Checkpointer;
-  try {
-    checkpointer = await startCheckpointer(db.path, logger);
-  } catch (error) {
-    db.close();
-    unlock();
-    throw error;
-  }
   const changes = new RuntimeChanges();
+  // The sink acknowledges a delivery once this promise resolves, i.e. once it committed.
   const record = (delivery: Parameters<typeof inbox.record>[0]) =>
     commits.run(() => inbox.record(delivery)).then(() => {
       if (changes.observed) changes.emit({ kind: "delivered", channel: delivery.channel });
@@ -128,24 +119,30 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     privateKey: env.HERALD_VAPID_PRIVATE_KEY ?? secrets.vapid.privateKey,
     subject: env.HERALD_VAPID_SUBJECT ?? "mailto:herald@example.com",
   };
-  // The sinks stand in for remote providers: they run on their own thread (second core),
-  // reached over SMTP, Web Push and HTTP on 127.0.0.1 as before.
+  // Sinks: each started unless a real provider is configured for its channel. They stand
+  // in for remote providers: they run on their own thread (second core), reached over
+  // SMTP, Web Push and HTTP on 127.0.0.1. The checkpoint thread starts alongside (each
+  // thread takes a few hundred ms to load), and if either fails, neither is left running.
   const useTwilioSink = !(env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN);
-  let sinkWorker: Awaited<ReturnType<typeof startSinksInWorker>>;
-  try {
-    sinkWorker = await startSinksInWorker({
+  const [checkpointing, sinking] = await Promise.allSettled([
+    startCheckpointer(db.path, logger),
+    startSinksInWorker({
       vapidPublicKey: vapid.publicKey,
       smtp: !env.HERALD_SMTP_URL,
       twilio: useTwilioSink,
       onDelivery: record,
       onError: (error) => logger.warn({ error: error.message }, "local sink error"),
-    });
-  } catch (error) {
-    await checkpointer.stop();
+    }),
+  ]);
+  if (checkpointing.status === "rejected" || sinking.status === "rejected") {
+    if (checkpointing.status === "fulfilled") await checkpointing.value.stop();
+    if (sinking.status === "fulfilled") await sinking.value.close();
     db.close();
     unlock();
-    throw error;
+    throw checkpointing.status === "rejected" ? checkpointing.reason : (sinking as PromiseRejectedResult).reason;
   }
+  const checkpointer = checkpointing.value;
+  const sinkWorker = sinking.value;
   const pushSink = sinkWorker.push;
   const smtpSink = sinkWorker.smtp;
   const twilioSink = sinkWorker.twilio;
